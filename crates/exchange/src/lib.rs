@@ -25,6 +25,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+pub mod json;
 mod time;
 pub use time::Timestamp;
 
