@@ -479,6 +479,8 @@ impl CaptureReader {
                 Step::Packet(info) => break info,
                 Step::Skip(n) => self.reader.consume(n),
                 Step::Refill => {
+                    // Refuse an oversized block before reading towards it.
+                    self.check_block_limit()?;
                     let before = self.reader.data().len();
                     if self.reader.refill().is_err() {
                         return self.finish_at_end();
@@ -589,6 +591,21 @@ impl CaptureReader {
         }
     }
 
+    fn check_block_limit(&mut self) -> Result<(), CaptureError> {
+        match self.declared_block_len() {
+            Some(need) if need > self.max_block_size as u64 => {
+                self.finished = true;
+                Err(CaptureError::BlockTooLarge {
+                    input: self.input.clone(),
+                    offset: self.offset(),
+                    size: need,
+                    limit: self.max_block_size as u64,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Makes room for the block at the buffer's start, within the limit.
     fn grow(&mut self) -> Result<(), CaptureError> {
         let available = self.reader.data().len() as u64;
@@ -681,8 +698,8 @@ impl State {
                 Step::Skip(len)
             }
             Block::InterfaceDescription(idb) => {
-                let resolution = match idb.ts_resolution() {
-                    Some(r) if r > 0 => r,
+                let resolution = match ts_resolution(idb.if_tsresol) {
+                    Some(r) => r,
                     _ => {
                         self.stats.bad_tsresol += 1;
                         1_000_000
@@ -771,6 +788,17 @@ impl State {
     }
 }
 
+/// Units per second of an `if_tsresol` value: 10^n, or 2^n when the high
+/// bit is set. (pcap-parser's own helper rejects every power of two.)
+fn ts_resolution(tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(exponent)
+    } else {
+        1u64.checked_shl(exponent).filter(|_| exponent < 64)
+    }
+}
+
 /// pcapng timestamp (units since the epoch at `resolution` units/s, plus
 /// `offset_secs`) as a [`Timestamp`], saturating.
 fn ng_timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
@@ -801,6 +829,16 @@ mod tests {
             Timestamp::from_nanos(11_500_000_000)
         );
         assert_eq!(ng_timestamp(u64::MAX, 1, i64::MAX).as_nanos(), i64::MAX);
+    }
+
+    #[test]
+    fn tsresol_powers_of_ten_and_two() {
+        assert_eq!(ts_resolution(6), Some(1_000_000));
+        assert_eq!(ts_resolution(9), Some(1_000_000_000));
+        assert_eq!(ts_resolution(0x83), Some(8));
+        assert_eq!(ts_resolution(0x80 | 63), Some(1 << 63));
+        assert_eq!(ts_resolution(20), None);
+        assert_eq!(ts_resolution(0x80 | 64), None);
     }
 
     #[test]

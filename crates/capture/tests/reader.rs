@@ -1,0 +1,402 @@
+mod common;
+
+use std::io::{self, Cursor, Read};
+
+use common::{gzip, NgBuilder};
+use shadowmcp_capture::writer::{PcapFormat, PcapWriter};
+use shadowmcp_capture::{
+    CaptureError, CaptureFormat, CaptureReader, LinkType, ReaderConfig,
+};
+use shadowmcp_exchange::Timestamp;
+
+/// What a test needs from a packet, owned.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    number: u64,
+    ts: i64,
+    linktype: LinkType,
+    data: Vec<u8>,
+    orig_len: u32,
+}
+
+/// Reads every packet; returns them and the error that stopped reading.
+fn read_all(mut r: CaptureReader) -> (Vec<Seen>, Option<CaptureError>) {
+    let mut out = Vec::new();
+    loop {
+        match r.next_packet() {
+            Ok(Some(p)) => out.push(Seen {
+                number: p.number,
+                ts: p.ts.as_nanos(),
+                linktype: p.linktype,
+                data: p.data.to_vec(),
+                orig_len: p.orig_len,
+            }),
+            Ok(None) => return (out, None),
+            Err(e) => {
+                // Finished after an error.
+                assert!(r.next_packet().unwrap().is_none());
+                return (out, Some(e));
+            }
+        }
+    }
+}
+
+fn reader(name: &str, bytes: Vec<u8>) -> Result<CaptureReader, CaptureError> {
+    CaptureReader::from_reader(name, Cursor::new(bytes))
+}
+
+const T1: i64 = 1_700_000_000_123_456_789;
+const T2: i64 = 1_700_000_001_000_001_000;
+
+fn sample_pcap(format: PcapFormat) -> Vec<u8> {
+    let mut w = PcapWriter::with_format(Vec::new(), LinkType::ETHERNET, format).unwrap();
+    w.write_packet(Timestamp::from_nanos(T1), b"first packet").unwrap();
+    w.write_packet_with_len(Timestamp::from_nanos(T2), b"second", 1500)
+        .unwrap();
+    w.into_inner()
+}
+
+#[test]
+fn classic_pcap_all_byte_orders_and_resolutions() {
+    for big_endian in [false, true] {
+        for nanosecond in [false, true] {
+            let format = PcapFormat {
+                big_endian,
+                nanosecond,
+                ..PcapFormat::default()
+            };
+            let r = reader("a.pcap", sample_pcap(format)).unwrap();
+            assert_eq!(
+                r.format(),
+                CaptureFormat::Pcap {
+                    big_endian,
+                    nanosecond
+                }
+            );
+            let (packets, err) = read_all(r);
+            assert!(err.is_none(), "{err:?}");
+            let t1 = if nanosecond { T1 } else { T1 / 1000 * 1000 };
+            assert_eq!(
+                packets,
+                vec![
+                    Seen {
+                        number: 1,
+                        ts: t1,
+                        linktype: LinkType::ETHERNET,
+                        data: b"first packet".to_vec(),
+                        orig_len: 12
+                    },
+                    Seen {
+                        number: 2,
+                        ts: T2,
+                        linktype: LinkType::ETHERNET,
+                        data: b"second".to_vec(),
+                        orig_len: 1500
+                    },
+                ]
+            );
+        }
+    }
+}
+
+fn multi_section_pcapng() -> Vec<u8> {
+    let mut b = NgBuilder::new();
+    // Section 1, little-endian: Ethernet in microseconds, raw IP in ns.
+    b.shb(false)
+        .idb(1, None, None)
+        .idb(101, Some(9), None)
+        .epb(0, 1_700_000_000_000_001, b"eth-packet", 10)
+        .epb(1, 1_700_000_000_000_000_007, b"raw-packet", 10)
+        .dsb(0x544c_534b, b"CLIENT_RANDOM 00 11\n")
+        .block(0x0000_0004, &[0; 4]) // name resolution, skipped
+        .epb(7, 0, b"no such interface", 17)
+        .spb(b"simple-1");
+    // Section 2, big-endian: SLL with 2^-3 s units and a 100 s offset;
+    // interface numbering starts again.
+    b.shb(true)
+        .idb(113, Some(0x83), Some(100))
+        .epb(0, 8 * 5 + 4, b"sll-packet", 10)
+        .spb(b"simple-2");
+    b.bytes()
+}
+
+#[test]
+fn pcapng_sections_interfaces_resolutions_and_spb() {
+    let mut r = reader("ng.pcapng", multi_section_pcapng()).unwrap();
+    assert_eq!(r.format(), CaptureFormat::PcapNg);
+    let mut seen = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        seen.push((p.number, p.ts.as_nanos(), p.linktype, p.data.to_vec()));
+    }
+    let sll_ts = 105_500_000_000;
+    assert_eq!(
+        seen,
+        vec![
+            (1, 1_700_000_000_000_001_000, LinkType::ETHERNET, b"eth-packet".to_vec()),
+            (2, 1_700_000_000_000_000_007, LinkType::RAW, b"raw-packet".to_vec()),
+            // SPB: interface 0, last timestamp seen.
+            (3, 1_700_000_000_000_000_007, LinkType::ETHERNET, b"simple-1".to_vec()),
+            (4, sll_ts, LinkType::LINUX_SLL, b"sll-packet".to_vec()),
+            (5, sll_ts, LinkType::LINUX_SLL, b"simple-2".to_vec()),
+        ]
+    );
+    let stats = r.stats().clone();
+    assert_eq!(stats.packets, 5);
+    assert_eq!(stats.sections, 2);
+    assert_eq!(stats.interfaces, 3);
+    assert_eq!(stats.unknown_interface, 1);
+    assert_eq!(stats.secrets_blocks, 1);
+    assert_eq!(stats.blocks_skipped, 2);
+    let secrets = r.take_decryption_secrets();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].secrets_type, 0x544c_534b);
+    assert_eq!(secrets[0].data, b"CLIENT_RANDOM 00 11\n");
+}
+
+#[test]
+fn gzip_is_transparent_including_multi_member() {
+    let plain = sample_pcap(PcapFormat::default());
+    let (expected, _) = read_all(reader("p", plain.clone()).unwrap());
+    let r = reader("a.pcap.gz", gzip(&plain)).unwrap();
+    assert!(r.is_gzip());
+    let (got, err) = read_all(r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, expected);
+
+    let ng = multi_section_pcapng();
+    let (expected, _) = read_all(reader("p", ng.clone()).unwrap());
+    let (a, b) = ng.split_at(37);
+    let mut members = gzip(a);
+    members.extend_from_slice(&gzip(b));
+    let (got, err) = read_all(reader("b.pcapng.gz", members).unwrap());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, expected);
+}
+
+fn assert_truncated(err: Option<CaptureError>, packets: u64) -> u64 {
+    match err {
+        Some(e @ CaptureError::Truncated { .. }) => {
+            assert!(!e.is_fatal());
+            assert!(e.to_string().contains("truncated"), "{e}");
+            let CaptureError::Truncated {
+                packets_read,
+                offset,
+                ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(packets_read, packets);
+            offset
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_pcap_returns_complete_packets_then_warns() {
+    let full = sample_pcap(PcapFormat::default());
+    // Cut inside the second packet's data, then inside its record header.
+    for cut in [full.len() - 2, 24 + 16 + 12 + 5] {
+        let (packets, err) = read_all(reader("t.pcap", full[..cut].to_vec()).unwrap());
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].data, b"first packet");
+        let offset = assert_truncated(err, 1);
+        assert_eq!(offset, 24 + 16 + 12);
+    }
+    // Cut inside the file header.
+    let err = reader("t.pcap", full[..10].to_vec()).unwrap_err();
+    assert!(!err.is_fatal());
+}
+
+#[test]
+fn truncated_pcapng_and_gzip() {
+    let ng = multi_section_pcapng();
+    let (all, _) = read_all(reader("n", ng.clone()).unwrap());
+    let (packets, err) = read_all(reader("t.pcapng", ng[..ng.len() - 3].to_vec()).unwrap());
+    assert_eq!(packets.len(), all.len() - 1);
+    assert_truncated(err, all.len() as u64 - 1);
+
+    let gz = gzip(&ng);
+    let (packets, err) = read_all(reader("t.pcapng.gz", gz[..gz.len() - 12].to_vec()).unwrap());
+    assert!(packets.len() < all.len());
+    assert_eq!(packets[..], all[..packets.len()]);
+    assert_truncated(err, packets.len() as u64);
+}
+
+#[test]
+fn not_a_capture_and_empty() {
+    let err = reader("trace.txt", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()).unwrap_err();
+    assert!(err.is_fatal());
+    assert_eq!(
+        err.to_string(),
+        "trace.txt: not a capture file (starts with \"GET / HT\", expected pcap, pcapng or gzip magic)"
+    );
+    assert!(matches!(err, CaptureError::NotACapture { .. }));
+
+    let err = reader("e.pcap", Vec::new()).unwrap_err();
+    assert!(matches!(err, CaptureError::Empty { .. }));
+    assert_eq!(err.to_string(), "e.pcap: empty input, not a capture file");
+
+    let err = reader("z.gz", gzip(b"")).unwrap_err();
+    assert!(matches!(err, CaptureError::Empty { .. }));
+
+    let err = reader("x.gz", vec![0x1f, 0x8b, 0, 1, 2, 3, 4, 5, 6]).unwrap_err();
+    assert!(matches!(err, CaptureError::NotACapture { .. }), "{err:?}");
+
+    let err = reader("short", b"ab".to_vec()).unwrap_err();
+    assert!(matches!(err, CaptureError::NotACapture { .. }));
+
+    let err = CaptureReader::open("/nonexistent/dir/x.pcap").unwrap_err();
+    assert!(matches!(err, CaptureError::Io { .. }));
+    assert!(err.to_string().starts_with("/nonexistent/dir/x.pcap: "), "{err}");
+}
+
+/// Returns one byte per read: the reader must cope with any split.
+struct Trickle(Cursor<Vec<u8>>);
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn byte_by_byte_input_gives_the_same_packets() {
+    for bytes in [multi_section_pcapng(), sample_pcap(PcapFormat::default())] {
+        let (expected, _) = read_all(reader("x", bytes.clone()).unwrap());
+        let r = CaptureReader::from_reader("x", Trickle(Cursor::new(bytes))).unwrap();
+        let (got, err) = read_all(r);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, expected);
+    }
+}
+
+/// Fails after `ok` bytes.
+struct Failing {
+    data: Cursor<Vec<u8>>,
+    ok: u64,
+}
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.data.position() >= self.ok {
+            return Err(io::Error::other("disk on fire"));
+        }
+        let room = (self.ok - self.data.position()) as usize;
+        let n = buf.len().min(room);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn read_error_after_complete_packets_is_fatal_and_named() {
+    let bytes = sample_pcap(PcapFormat::default());
+    let r = CaptureReader::from_reader(
+        "f.pcap",
+        Failing {
+            data: Cursor::new(bytes),
+            ok: 24 + 16 + 12 + 3,
+        },
+    )
+    .unwrap();
+    let (packets, err) = read_all(r);
+    assert_eq!(packets.len(), 1);
+    let err = err.unwrap();
+    assert!(err.is_fatal());
+    assert_eq!(err.to_string(), "f.pcap: disk on fire");
+}
+
+#[test]
+fn blocks_grow_the_buffer_up_to_the_limit() {
+    let big = vec![0xabu8; 300_000];
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    w.write_packet(Timestamp::from_nanos(0), &big).unwrap();
+    w.write_packet(Timestamp::from_nanos(0), b"after").unwrap();
+    let bytes = w.into_inner();
+    let (packets, err) = read_all(reader("big", bytes.clone()).unwrap());
+    assert!(err.is_none());
+    assert_eq!(packets[0].data, big);
+    assert_eq!(packets[1].data, b"after");
+
+    let config = ReaderConfig {
+        max_block_size: 100_000,
+        ..ReaderConfig::default()
+    };
+    let r = CaptureReader::from_reader_with("big", Cursor::new(bytes), config).unwrap();
+    let (packets, err) = read_all(r);
+    assert!(packets.is_empty());
+    match err {
+        Some(CaptureError::BlockTooLarge { offset, size, .. }) => {
+            assert_eq!((offset, size), (24, 300_016));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn huge_length_claim_is_refused_without_reading_it() {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    w.write_packet(Timestamp::from_nanos(0), b"ok").unwrap();
+    // A record header claiming 4 GiB.
+    w.write_raw(&[0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0xff])
+        .unwrap();
+    let (packets, err) = read_all(reader("h.pcap", w.into_inner()).unwrap());
+    assert_eq!(packets.len(), 1);
+    let err = err.unwrap();
+    assert!(matches!(err, CaptureError::BlockTooLarge { offset: 42, .. }), "{err:?}");
+    assert!(err.to_string().contains("byte 42"), "{err}");
+}
+
+#[test]
+fn corrupt_pcapng_block_is_malformed_not_a_hang() {
+    let mut b = NgBuilder::new();
+    b.shb(false).idb(1, None, None).epb(0, 0, b"good", 4);
+    let good_len = b.out.len();
+    // An EPB whose captured length exceeds its own block.
+    b.epb(0, 0, b"abcdefgh", 8);
+    let caplen_at = good_len + 8 + 12;
+    b.out[caplen_at..caplen_at + 4].copy_from_slice(&4000u32.to_le_bytes());
+    b.epb(0, 0, b"never reached", 13);
+    let (packets, err) = read_all(reader("c.pcapng", b.bytes()).unwrap());
+    assert_eq!(packets.len(), 1);
+    match err {
+        Some(CaptureError::Malformed { offset, .. }) => assert_eq!(offset, good_len as u64),
+        other => panic!("{other:?}"),
+    }
+
+    // A block length that is not a multiple of 4 / smaller than a header.
+    let mut b = NgBuilder::new();
+    b.shb(false).idb(1, None, None);
+    b.out.extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0]);
+    let (packets, err) = read_all(reader("c.pcapng", b.bytes()).unwrap());
+    assert!(packets.is_empty());
+    assert!(matches!(err, Some(CaptureError::Malformed { .. })), "{err:?}");
+}
+
+#[test]
+fn pcapng_bad_byte_order_magic_is_not_a_capture() {
+    let mut bytes = NgBuilder::new().shb(false).bytes();
+    bytes[8] = 0;
+    let err = reader("b.pcapng", bytes).unwrap_err();
+    assert!(matches!(err, CaptureError::NotACapture { .. }), "{err:?}");
+}
+
+#[test]
+fn real_fixture_captures_read_completely() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pcap/real");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures/pcap/real") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pcap") {
+            files += 1;
+            let r = CaptureReader::open(path.to_str().unwrap()).unwrap();
+            let (packets, err) = read_all(r);
+            assert!(err.is_none(), "{path:?}: {err:?}");
+            assert!(!packets.is_empty());
+            assert!(packets.windows(2).all(|w| w[0].ts <= w[1].ts));
+        }
+    }
+    assert!(files > 0);
+}
