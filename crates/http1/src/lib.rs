@@ -1,0 +1,306 @@
+//! HTTP/1.x over TCP: turns the two reassembled byte streams of one
+//! connection into [`shadowmcp_exchange::Record`]s.
+//!
+//! One [`Connection`] per TCP connection. Feed it each direction's bytes in
+//! order, in any split ([`Connection::on_data`]), tell it about holes
+//! ([`Connection::on_gap`]), half closes ([`Connection::on_fin`]) and the end
+//! ([`Connection::on_close`]). It emits one [`Exchange`](shadowmcp_exchange::Exchange)
+//! per request/response pair, requests matched to responses in order
+//! (pipelining), bodies de-chunked and content-decoded under a cap, and
+//! `text/event-stream` responses as a streaming exchange followed by
+//! [`SseUpdate`](shadowmcp_exchange::SseUpdate)s.
+//!
+//! Hostile input is expected: every buffer is capped ([`Http1Config`]),
+//! lengths from the wire are never trusted, malformed input is counted in
+//! [`Http1Stats`] and flagged on the exchange, and the parser resynchronises
+//! on the next message start.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use shadowmcp_exchange::{Flow, Origin, Record, Timestamp, Transport};
+//! use shadowmcp_http1::{Connection, Direction, ExchangeIds, Http1Config};
+//!
+//! let flow = Flow {
+//!     id: 1,
+//!     client: "10.0.0.1:50000".parse().unwrap(),
+//!     server: "10.0.0.2:80".parse().unwrap(),
+//!     transport: Transport::Tcp,
+//! };
+//! let mut conn = Connection::new(
+//!     flow,
+//!     Origin::default(),
+//!     false,
+//!     Arc::new(Http1Config::default()),
+//!     ExchangeIds::new(),
+//! );
+//! let ts = Timestamp::from_nanos(0);
+//! let mut out = Vec::new();
+//! conn.on_data(Direction::ToServer, ts, b"GET /mcp HTTP/1.1\r\nHost: a.example\r\n\r\n", &mut out);
+//! conn.on_data(Direction::ToClient, ts, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &mut out);
+//! let Record::Exchange(ex) = &out[0] else { panic!() };
+//! assert_eq!(ex.host(), Some("a.example"));
+//! assert_eq!(ex.response.as_ref().unwrap().body.data, b"ok");
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod conn;
+mod decode;
+mod parse;
+mod sse;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use conn::Connection;
+pub use sse::SseParser;
+
+/// Direction of bytes on the connection, as the transport saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the connection's initiator (the client) to the server.
+    ToServer,
+    /// From the server to the client.
+    ToClient,
+}
+
+/// Limits and switches. Every buffer the parser keeps is bounded by one of
+/// these.
+#[derive(Clone, Debug)]
+pub struct Http1Config {
+    /// Decoded bytes kept per body; the rest is counted, not kept
+    /// (`Body::truncated`). Default 8 MiB.
+    pub max_body: usize,
+    /// Largest request/response head (start line + header fields), and
+    /// largest trailer section. Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Header fields kept per head; more are dropped and flagged. Default 256.
+    pub max_headers: usize,
+    /// Requests waiting for their response (pipelining). When full the
+    /// oldest is emitted without a response. Default 128.
+    pub max_pending_requests: usize,
+    /// Largest server-sent event (and SSE line); bigger ones are cut and
+    /// flagged `truncated`. Also the batch size at which queued events are
+    /// handed out early. Default 1 MiB.
+    pub max_sse_event_bytes: usize,
+    /// Largest chunk-size line (with chunk extensions). Default 4 KiB.
+    pub max_chunk_line: usize,
+    /// Longest line kept while scanning for a message start after lost
+    /// sync. Default 8 KiB.
+    pub max_resync_line: usize,
+    /// Client bytes held while a CONNECT or Upgrade request waits for its
+    /// response (they may be tunnel data). Default 64 KiB.
+    pub max_held_bytes: usize,
+    /// Largest zstd window accepted, as a power of two. Default 23 (8 MiB,
+    /// the limit RFC 9659 sets for HTTP).
+    pub zstd_window_log_max: u32,
+    /// Decode Content-Encoding (gzip, deflate, br, zstd). Default true.
+    pub decode_content: bool,
+}
+
+impl Default for Http1Config {
+    fn default() -> Self {
+        Http1Config {
+            max_body: 8 << 20,
+            max_header_bytes: 64 << 10,
+            max_headers: 256,
+            max_pending_requests: 128,
+            max_sse_event_bytes: 1 << 20,
+            max_chunk_line: 4 << 10,
+            max_resync_line: 8 << 10,
+            max_held_bytes: 64 << 10,
+            zstd_window_log_max: 23,
+            decode_content: true,
+        }
+    }
+}
+
+/// Allocates exchange ids, unique across every connection that shares it.
+/// Cloning shares the counter.
+#[derive(Clone, Debug)]
+pub struct ExchangeIds(Arc<AtomicU64>);
+
+impl ExchangeIds {
+    /// A counter whose first id is 1.
+    pub fn new() -> ExchangeIds {
+        ExchangeIds::starting_at(1)
+    }
+
+    pub fn starting_at(first: u64) -> ExchangeIds {
+        ExchangeIds(Arc::new(AtomicU64::new(first)))
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Default for ExchangeIds {
+    fn default() -> Self {
+        ExchangeIds::new()
+    }
+}
+
+/// Kinds of malformed input, counted in [`Http1Stats::parse_errors`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParseErrorKind {
+    InvalidRequestLine,
+    InvalidStatusLine,
+    InvalidHeaderLine,
+    /// Whitespace between a field name and its colon (a smuggling vector).
+    WhitespaceInHeaderName,
+    HeadTooLarge,
+    TooManyHeaders,
+    InvalidContentLength,
+    ConflictingContentLength,
+    /// Both Transfer-Encoding and Content-Length (RFC 9112 §6.3: TE wins).
+    TransferEncodingWithContentLength,
+    TransferEncodingInHttp10,
+    /// A transfer coding other than a final `chunked`.
+    UnsupportedTransferEncoding,
+    InvalidChunkSize,
+    ChunkSizeOverflow,
+    ChunkLineTooLong,
+    /// Chunk data not followed by CRLF.
+    MissingChunkDelimiter,
+    TrailersTooLarge,
+    /// A response with no request waiting for it (not on a mid-stream
+    /// connection and not after a gap).
+    UnsolicitedResponse,
+    /// More client bytes than `max_held_bytes` while waiting for a
+    /// CONNECT/Upgrade response.
+    HeldBytesOverflow,
+}
+
+impl ParseErrorKind {
+    pub const ALL: [ParseErrorKind; 18] = [
+        ParseErrorKind::InvalidRequestLine,
+        ParseErrorKind::InvalidStatusLine,
+        ParseErrorKind::InvalidHeaderLine,
+        ParseErrorKind::WhitespaceInHeaderName,
+        ParseErrorKind::HeadTooLarge,
+        ParseErrorKind::TooManyHeaders,
+        ParseErrorKind::InvalidContentLength,
+        ParseErrorKind::ConflictingContentLength,
+        ParseErrorKind::TransferEncodingWithContentLength,
+        ParseErrorKind::TransferEncodingInHttp10,
+        ParseErrorKind::UnsupportedTransferEncoding,
+        ParseErrorKind::InvalidChunkSize,
+        ParseErrorKind::ChunkSizeOverflow,
+        ParseErrorKind::ChunkLineTooLong,
+        ParseErrorKind::MissingChunkDelimiter,
+        ParseErrorKind::TrailersTooLarge,
+        ParseErrorKind::UnsolicitedResponse,
+        ParseErrorKind::HeldBytesOverflow,
+    ];
+
+    /// Stable snake_case name, for stats output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParseErrorKind::InvalidRequestLine => "invalid_request_line",
+            ParseErrorKind::InvalidStatusLine => "invalid_status_line",
+            ParseErrorKind::InvalidHeaderLine => "invalid_header_line",
+            ParseErrorKind::WhitespaceInHeaderName => "whitespace_in_header_name",
+            ParseErrorKind::HeadTooLarge => "head_too_large",
+            ParseErrorKind::TooManyHeaders => "too_many_headers",
+            ParseErrorKind::InvalidContentLength => "invalid_content_length",
+            ParseErrorKind::ConflictingContentLength => "conflicting_content_length",
+            ParseErrorKind::TransferEncodingWithContentLength => {
+                "transfer_encoding_with_content_length"
+            }
+            ParseErrorKind::TransferEncodingInHttp10 => "transfer_encoding_in_http10",
+            ParseErrorKind::UnsupportedTransferEncoding => "unsupported_transfer_encoding",
+            ParseErrorKind::InvalidChunkSize => "invalid_chunk_size",
+            ParseErrorKind::ChunkSizeOverflow => "chunk_size_overflow",
+            ParseErrorKind::ChunkLineTooLong => "chunk_line_too_long",
+            ParseErrorKind::MissingChunkDelimiter => "missing_chunk_delimiter",
+            ParseErrorKind::TrailersTooLarge => "trailers_too_large",
+            ParseErrorKind::UnsolicitedResponse => "unsolicited_response",
+            ParseErrorKind::HeldBytesOverflow => "held_bytes_overflow",
+        }
+    }
+
+    fn index(self) -> usize {
+        ParseErrorKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(0)
+    }
+}
+
+/// Parse error counts by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParseErrors([u64; ParseErrorKind::ALL.len()]);
+
+impl ParseErrors {
+    pub fn get(&self, kind: ParseErrorKind) -> u64 {
+        self.0.get(kind.index()).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Kinds with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (ParseErrorKind, u64)> + '_ {
+        ParseErrorKind::ALL
+            .iter()
+            .map(|k| (*k, self.get(*k)))
+            .filter(|(_, n)| *n > 0)
+    }
+
+    pub(crate) fn add(&mut self, kind: ParseErrorKind) {
+        if let Some(n) = self.0.get_mut(kind.index()) {
+            *n += 1;
+        }
+    }
+}
+
+/// Counters of one connection (add them up across connections).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Http1Stats {
+    /// Request heads parsed.
+    pub requests: u64,
+    /// Final response heads parsed.
+    pub responses: u64,
+    /// 1xx interim responses skipped (not 101).
+    pub interim_responses: u64,
+    /// Exchange records emitted.
+    pub exchanges: u64,
+    /// Server-sent events handed out.
+    pub sse_events: u64,
+    /// Server-sent events cut by `max_sse_event_bytes`.
+    pub sse_events_truncated: u64,
+    pub parse_errors: ParseErrors,
+    /// Messages whose framing was ambiguous in a way request smuggling uses
+    /// (TE with CL, conflicting CL, unknown request framing, whitespace
+    /// before a colon).
+    pub smuggling_indicators: u64,
+    /// obs-fold continuation lines joined.
+    pub obs_folds: u64,
+    /// Bytes reported missing by `on_gap`.
+    pub gap_bytes: u64,
+    /// Times a direction lost sync and started scanning for a message start.
+    pub sync_losses: u64,
+    /// Message starts found by scanning (after lost sync or mid-stream).
+    pub resyncs: u64,
+    /// Bytes skipped while scanning for a message start.
+    pub bytes_skipped: u64,
+    /// Bytes after a CONNECT/101 switch or an HTTP/2 preface (not parsed).
+    pub tunnel_bytes: u64,
+    pub tunnels: u64,
+    /// `PRI * HTTP/2.0` seen: the connection speaks HTTP/2 (not parsed).
+    pub http2_prior_knowledge: u64,
+    pub responses_without_request: u64,
+    pub requests_without_response: u64,
+    /// Requests emitted without response because the pending queue was full.
+    pub pending_overflow: u64,
+    /// Bodies whose decoded size exceeded `max_body`.
+    pub bodies_truncated: u64,
+    /// Bodies whose content decoding failed or was not possible.
+    pub decode_errors: u64,
+    /// Mid-stream connections whose directions were found reversed.
+    pub direction_swaps: u64,
+    /// Bytes received after `on_close` (ignored).
+    pub bytes_after_close: u64,
+}

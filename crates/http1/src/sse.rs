@@ -1,0 +1,306 @@
+//! Incremental `text/event-stream` parser (WHATWG HTML, "Server-sent events",
+//! §9.2.6 "Interpreting an event stream"), with bounded memory.
+
+use shadowmcp_exchange::SseEvent;
+
+const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// Splits a decoded event stream into events. Feed bytes with
+/// [`SseParser::feed`], take finished events with [`SseParser::take_events`].
+#[derive(Debug)]
+pub struct SseParser {
+    max_event_bytes: usize,
+    /// Bytes seen at the stream start while deciding whether it is a BOM.
+    bom: Vec<u8>,
+    bom_done: bool,
+    line: Vec<u8>,
+    /// The last line ended with CR: an LF right after it belongs to it.
+    after_cr: bool,
+    data: Vec<u8>,
+    has_data: bool,
+    event: Option<String>,
+    id: Option<String>,
+    retry: Option<u64>,
+    /// The current event lost bytes to the size cap.
+    event_truncated: bool,
+    events: Vec<SseEvent>,
+    pending_bytes: usize,
+    truncated_events: u64,
+    dispatched: u64,
+}
+
+impl SseParser {
+    /// A parser whose events (and lines) are capped at `max_event_bytes`.
+    pub fn new(max_event_bytes: usize) -> SseParser {
+        SseParser {
+            max_event_bytes: max_event_bytes.max(1),
+            bom: Vec::new(),
+            bom_done: false,
+            line: Vec::new(),
+            after_cr: false,
+            data: Vec::new(),
+            has_data: false,
+            event: None,
+            id: None,
+            retry: None,
+            event_truncated: false,
+            events: Vec::new(),
+            pending_bytes: 0,
+            truncated_events: 0,
+            dispatched: 0,
+        }
+    }
+
+    /// Feeds decoded stream bytes.
+    pub fn feed(&mut self, mut input: &[u8]) {
+        if !self.bom_done {
+            while let Some((&b, rest)) = input.split_first() {
+                self.bom.push(b);
+                input = rest;
+                let n = self.bom.len();
+                if BOM.get(..n) != Some(&self.bom[..]) || n == BOM.len() {
+                    self.bom_done = true;
+                    break;
+                }
+            }
+            if !self.bom_done {
+                return;
+            }
+            let held = std::mem::take(&mut self.bom);
+            if held != BOM {
+                self.feed_lines(&held);
+            }
+        }
+        self.feed_lines(input);
+    }
+
+    fn feed_lines(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match input.iter().position(|&b| b == b'\r' || b == b'\n') {
+                None => {
+                    self.push_line_bytes(input);
+                    return;
+                }
+                Some(i) => {
+                    let (text, rest) = input.split_at(i);
+                    let Some((&eol, rest)) = rest.split_first() else {
+                        return;
+                    };
+                    input = rest;
+                    if i == 0 && eol == b'\n' && self.after_cr {
+                        // The LF of a CRLF whose CR ended the previous line.
+                        self.after_cr = false;
+                        continue;
+                    }
+                    self.push_line_bytes(text);
+                    self.after_cr = eol == b'\r';
+                    self.end_line();
+                }
+            }
+        }
+    }
+
+    fn push_line_bytes(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.after_cr = false;
+        let room = self.max_event_bytes.saturating_sub(self.line.len());
+        if bytes.len() > room {
+            self.event_truncated = true;
+        }
+        self.line
+            .extend_from_slice(bytes.get(..bytes.len().min(room)).unwrap_or_default());
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            self.dispatch();
+        } else if line.first() != Some(&b':') {
+            let (name, value) = match line.iter().position(|&b| b == b':') {
+                Some(p) => {
+                    let v = line.get(p + 1..).unwrap_or_default();
+                    (
+                        line.get(..p).unwrap_or_default(),
+                        v.strip_prefix(b" ").unwrap_or(v),
+                    )
+                }
+                None => (&line[..], &b""[..]),
+            };
+            match name {
+                b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+                b"data" => {
+                    let room = self.max_event_bytes.saturating_sub(self.data.len());
+                    if value.len() + 1 > room {
+                        self.event_truncated = true;
+                    }
+                    let mut v = value.to_vec();
+                    v.push(b'\n');
+                    v.truncate(room);
+                    self.data.extend_from_slice(&v);
+                    self.has_data = true;
+                }
+                b"id" if !value.contains(&0) => {
+                    self.id = Some(String::from_utf8_lossy(value).into_owned())
+                }
+                b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                    // Saturate rather than overflow on absurd values.
+                    self.retry = Some(value.iter().fold(0u64, |acc, d| {
+                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    }));
+                }
+                _ => {}
+            }
+        }
+        // Reuse the allocation for the next line.
+        self.line = line;
+        self.line.clear();
+    }
+
+    fn dispatch(&mut self) {
+        let has_data = std::mem::take(&mut self.has_data);
+        let mut data = std::mem::take(&mut self.data);
+        let event = self.event.take();
+        let id = self.id.take();
+        let retry = self.retry.take();
+        let truncated = std::mem::take(&mut self.event_truncated);
+        if !has_data {
+            return;
+        }
+        if !truncated && data.last() == Some(&b'\n') {
+            data.pop();
+        }
+        if truncated {
+            self.truncated_events += 1;
+        }
+        let event = SseEvent {
+            event: event.filter(|e| !e.is_empty()),
+            data: String::from_utf8_lossy(&data).into_owned(),
+            id,
+            retry,
+        };
+        self.pending_bytes += event.data.len() + event.event.as_ref().map_or(0, String::len);
+        self.dispatched += 1;
+        self.events.push(event);
+    }
+
+    /// Events completed since the last call.
+    pub fn take_events(&mut self) -> Vec<SseEvent> {
+        self.pending_bytes = 0;
+        std::mem::take(&mut self.events)
+    }
+
+    /// Bytes held in events not yet taken.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Events cut by the size cap so far.
+    pub fn truncated_events(&self) -> u64 {
+        self.truncated_events
+    }
+
+    /// Events completed so far.
+    pub fn dispatched(&self) -> u64 {
+        self.dispatched
+    }
+
+    /// Bytes went missing: drop the partial line and event.
+    pub fn reset_partial(&mut self) {
+        self.line.clear();
+        self.after_cr = false;
+        self.data.clear();
+        self.has_data = false;
+        self.event = None;
+        self.id = None;
+        self.retry = None;
+        self.event_truncated = false;
+    }
+
+    /// End of the stream; per the spec a partial event is discarded.
+    /// Returns true when something was discarded.
+    pub fn finish(&mut self) -> bool {
+        let partial = !self.line.is_empty() || self.has_data;
+        self.reset_partial();
+        partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8], step: usize) -> Vec<SseEvent> {
+        let mut p = SseParser::new(1 << 20);
+        let mut all = Vec::new();
+        for c in input.chunks(step.max(1)) {
+            p.feed(c);
+            all.extend(p.take_events());
+        }
+        p.finish();
+        all
+    }
+
+    fn ev(event: Option<&str>, data: &str, id: Option<&str>) -> SseEvent {
+        SseEvent {
+            event: event.map(Into::into),
+            data: data.into(),
+            id: id.map(Into::into),
+            retry: None,
+        }
+    }
+
+    #[test]
+    fn fields_comments_and_multiline_data() {
+        let s = b"\xef\xbb\xbf: comment\nevent: message\ndata: {\"a\":1}\nid: 7\n\ndata:x\ndata: y\r\n\r\nretry: 3000\ndata\n\n";
+        for step in [1, 2, 5, 1000] {
+            let got = parse(s, step);
+            assert_eq!(got.len(), 3, "step {step}");
+            assert_eq!(got[0], ev(Some("message"), "{\"a\":1}", Some("7")));
+            assert_eq!(got[1], ev(None, "x\ny", None));
+            assert_eq!(got[2].data, "");
+            assert_eq!(got[2].retry, Some(3000));
+        }
+    }
+
+    #[test]
+    fn cr_only_line_endings_and_crlf_split() {
+        let s = b"data: a\rdata: b\r\rdata: c\r\n\r\n";
+        for step in [1, 3, 100] {
+            let got = parse(s, step);
+            assert_eq!(got, vec![ev(None, "a\nb", None), ev(None, "c", None)]);
+        }
+    }
+
+    #[test]
+    fn event_without_data_not_dispatched_and_partial_discarded() {
+        let mut p = SseParser::new(100);
+        p.feed(b"event: x\n\ndata: partial");
+        assert!(p.take_events().is_empty());
+        assert!(p.finish());
+    }
+
+    #[test]
+    fn oversized_event_is_truncated_and_bounded() {
+        let mut p = SseParser::new(16);
+        p.feed(b"data: ");
+        for _ in 0..1000 {
+            p.feed(&[b'z'; 1000]);
+        }
+        p.feed(b"\n\ndata: ok\n\n");
+        let got = p.take_events();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].data.len() <= 16);
+        assert_eq!(got[1].data, "ok");
+        assert_eq!(p.truncated_events(), 1);
+    }
+
+    #[test]
+    fn bom_prefix_that_is_not_a_bom() {
+        let got = parse(b"\xefdata: a\n\n", 1);
+        assert!(got.is_empty(), "the field name is not 'data'");
+        let got = parse(b"data: \xef\n\n", 1);
+        assert_eq!(got[0].data, "\u{fffd}");
+    }
+}
