@@ -134,6 +134,42 @@ impl Reassembler {
         self.conns.len() - self.closed_count
     }
 
+    /// Estimate of the heap memory held, in bytes: the connection table and
+    /// timer queues at their current capacity plus buffered data (with the
+    /// per-piece charge). For monitoring; allocator overhead is not counted.
+    pub fn memory_estimate(&self) -> usize {
+        let table = self.conns.capacity()
+            * (std::mem::size_of::<TupleKey>() + std::mem::size_of::<Conn>() + 1);
+        let idle = self.idle.capacity() * std::mem::size_of::<Reverse<(i64, u64, TupleKey)>>();
+        let lingering = self.lingering.capacity() * std::mem::size_of::<(i64, u64, TupleKey)>();
+        let buffered = usize::try_from(self.stats.buffered_bytes).unwrap_or(usize::MAX);
+        table
+            .saturating_add(idle)
+            .saturating_add(lingering)
+            .saturating_add(buffered)
+    }
+
+    /// Drops queue entries of connections that no longer exist, once stale
+    /// entries outnumber live ones, so the queues stay proportional to the
+    /// table (connections closed by FIN or RST leave their idle entry behind
+    /// until it would have expired).
+    fn compact_queues(&mut self) {
+        let conns = &self.conns;
+        let live = |serial: u64, key: &TupleKey, closed: bool| {
+            conns
+                .get(key)
+                .is_some_and(|c| c.serial == serial && c.closed == closed)
+        };
+        if self.idle.len() > 2 * conns.len() + 1024 {
+            self.idle
+                .retain(|Reverse((_, serial, key))| live(*serial, key, false));
+        }
+        if self.lingering.len() > 2 * self.closed_count + 1024 {
+            self.lingering
+                .retain(|(_, serial, key)| live(*serial, key, true));
+        }
+    }
+
     fn idle_deadline(&self, last_seen: Timestamp) -> i64 {
         last_seen
             .as_nanos()
@@ -293,12 +329,13 @@ impl Reassembler {
         sink: &mut S,
     ) {
         self.make_room(seg.ts, sink);
+        self.compact_queues();
         let client_is_a = if seg.flags.syn {
             // SYN sender is the client; SYN+ACK sender the server.
             src_is_a != seg.flags.ack
         } else {
             let (src_port, dst_port) = (seg.src.port(), seg.dst.port());
-            src_is_a != midstream_server_is_dst(src_port, dst_port)
+            src_is_a == midstream_server_is_dst(src_port, dst_port)
         };
         let (client, server) = if client_is_a {
             (key.a, key.b)
