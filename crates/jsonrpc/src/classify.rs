@@ -3,13 +3,22 @@
 use serde_json::{Map, Value};
 
 use crate::methods::{lookup_method, near_miss_method, MethodClass, NearMiss};
-use crate::{clip, Analysis, Evidence, Id, Implementation, Message, PayloadKind, Role, Signal, ToolCall, MAX_NAME_BYTES};
+use crate::{
+    clip, Analysis, Evidence, Id, Implementation, Message, PayloadKind, Role, Signal, ToolCall,
+    MAX_NAME_BYTES,
+};
 
 /// `_meta` key prefix reserved by MCP (mcp-facts.md §c.3).
 const META_PREFIX: &str = "io.modelcontextprotocol/";
 
 /// MCP task statuses (2025-11-25 schema.ts, mcp-facts.md §c.1).
-const TASK_STATUSES: &[&str] = &["working", "input_required", "completed", "failed", "cancelled"];
+const TASK_STATUSES: &[&str] = &[
+    "working",
+    "input_required",
+    "completed",
+    "failed",
+    "cancelled",
+];
 
 /// Error codes MCP defines (mcp-facts.md §c.1).
 const MCP_ERROR_CODES: &[i64] = &[-32002, -32042, -32020, -32021, -32022];
@@ -19,7 +28,9 @@ pub(crate) fn classify_value(v: &Value, a: &mut Analysis) {
     a.kind = a.kind.max(PayloadKind::Json);
     match v {
         Value::Array(items) => {
-            let is_batch = items.iter().any(|item| item.as_object().and_then(frame).is_some());
+            let is_batch = items
+                .iter()
+                .any(|item| item.as_object().and_then(frame).is_some());
             if !is_batch {
                 return;
             }
@@ -64,7 +75,11 @@ fn frame(obj: &Map<String, Value>) -> Option<Frame<'_>> {
             Some(Value::Null) if !v2 => Role::Notification,
             Some(_) => Role::Request,
         };
-        return Some(Frame { v2, role, method: Some(method) });
+        return Some(Frame {
+            v2,
+            role,
+            method: Some(method),
+        });
     }
     if !has("id") || !(has("result") || has("error")) {
         return None;
@@ -76,7 +91,11 @@ fn frame(obj: &Map<String, Value>) -> Option<Frame<'_>> {
         Some(e) if !e.is_null() => Role::Error,
         _ => Role::Response,
     };
-    Some(Frame { v2, role, method: None })
+    Some(Frame {
+        v2,
+        role,
+        method: None,
+    })
 }
 
 fn id_of(v: Option<&Value>) -> Option<Id> {
@@ -99,7 +118,11 @@ impl Found {
         }
     }
     fn evidence(&self) -> Evidence {
-        self.0.iter().map(Signal::strength).max().unwrap_or_default()
+        self.0
+            .iter()
+            .map(Signal::strength)
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -169,7 +192,10 @@ fn obj_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Map<Strin
 }
 
 /// Objects of the array at `obj[key]`.
-fn objects<'a>(obj: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
+fn objects<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a Map<String, Value>> {
     obj.get(key)
         .and_then(Value::as_array)
         .into_iter()
@@ -192,7 +218,12 @@ fn set_protocol_version(a: &mut Analysis, v: &str) {
     }
 }
 
-fn classify_method(method: &str, params: Option<&Map<String, Value>>, found: &mut Found, a: &mut Analysis) {
+fn classify_method(
+    method: &str,
+    params: Option<&Map<String, Value>>,
+    found: &mut Found,
+    a: &mut Analysis,
+) {
     let Some(info) = lookup_method(method) else {
         if let Some(n) = near_miss_method(method) {
             found.add(near_miss_signal(n));
@@ -273,7 +304,9 @@ fn initialize(params: Option<&Map<String, Value>>, found: &mut Found, a: &mut An
 
 fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) {
     // initialize result (MCP) vs LSP / ACP results.
-    if let (Some(Value::String(v)), Some(si)) = (r.get("protocolVersion"), obj_field(r, "serverInfo")) {
+    if let (Some(Value::String(v)), Some(si)) =
+        (r.get("protocolVersion"), obj_field(r, "serverInfo"))
+    {
         found.add(Signal::InitializeResult);
         set_protocol_version(a, v);
         if a.server_info.is_none() {
@@ -281,12 +314,17 @@ fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) 
         }
     }
     if r.get("protocolVersion").is_some_and(Value::is_number)
-        || ["agentInfo", "agentCapabilities", "authMethods"].iter().any(|k| r.contains_key(*k))
+        || ["agentInfo", "agentCapabilities", "authMethods"]
+            .iter()
+            .any(|k| r.contains_key(*k))
     {
         found.add(Signal::NearMissAcp);
     }
     if let Some(caps) = obj_field(r, "capabilities") {
-        if caps.keys().any(|k| k.ends_with("Provider") || k == "textDocumentSync") {
+        if caps
+            .keys()
+            .any(|k| k.ends_with("Provider") || k == "textDocumentSync")
+        {
             found.add(Signal::NearMissLsp);
         }
         let versions = r.get("supportedVersions").and_then(Value::as_array);
@@ -306,7 +344,9 @@ fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) 
         found.add(Signal::ToolsListResult);
     }
     // tools/call result
-    let mut typed_content = objects(r, "content").filter(|c| str_field(c, "type").is_some()).peekable();
+    let mut typed_content = objects(r, "content")
+        .filter(|c| str_field(c, "type").is_some())
+        .peekable();
     if typed_content.peek().is_some() {
         if r.get("isError").is_some_and(Value::is_boolean) || r.contains_key("structuredContent") {
             found.add(Signal::ToolResult);
@@ -315,17 +355,20 @@ fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) 
         }
     }
     // resources/list, resources/templates/list, resources/read
-    let resources = objects(r, "resources").any(|x| str_field(x, "uri").is_some() && str_field(x, "name").is_some())
+    let resources = objects(r, "resources")
+        .any(|x| str_field(x, "uri").is_some() && str_field(x, "name").is_some())
         || objects(r, "resourceTemplates").any(|x| str_field(x, "uriTemplate").is_some())
-        || objects(r, "contents")
-            .any(|x| str_field(x, "uri").is_some() && (x.contains_key("text") || x.contains_key("blob")));
+        || objects(r, "contents").any(|x| {
+            str_field(x, "uri").is_some() && (x.contains_key("text") || x.contains_key("blob"))
+        });
     if resources {
         found.add(Signal::ResourcesResult);
     }
     // prompts/list, prompts/get
     let prompts = objects(r, "prompts").any(|x| str_field(x, "name").is_some())
         || objects(r, "messages").any(|x| {
-            str_field(x, "role").is_some() && obj_field(x, "content").is_some_and(|c| str_field(c, "type").is_some())
+            str_field(x, "role").is_some()
+                && obj_field(x, "content").is_some_and(|c| str_field(c, "type").is_some())
         });
     if prompts {
         found.add(Signal::PromptsResult);
@@ -353,19 +396,26 @@ fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) 
     }
     // A2A Task / Message results (v0.3 `kind`).
     match str_field(r, "kind") {
-        Some("task") if r.contains_key("contextId") || r.contains_key("status") => found.add(Signal::NearMissA2a),
+        Some("task") if r.contains_key("contextId") || r.contains_key("status") => {
+            found.add(Signal::NearMissA2a)
+        }
         Some("message") if r.contains_key("parts") => found.add(Signal::NearMissA2a),
         _ => {}
     }
 }
 
 fn classify_error(e: &Map<String, Value>, found: &mut Found) {
-    if e.get("code").and_then(Value::as_i64).is_some_and(|c| MCP_ERROR_CODES.contains(&c)) {
+    if e.get("code")
+        .and_then(Value::as_i64)
+        .is_some_and(|c| MCP_ERROR_CODES.contains(&c))
+    {
         found.add(Signal::McpError);
     }
     if let Some(data) = obj_field(e, "data") {
         let supported = data.get("supported").and_then(Value::as_array);
-        if supported.is_some_and(|s| s.iter().any(Value::is_string)) && data.contains_key("requested") {
+        if supported.is_some_and(|s| s.iter().any(Value::is_string))
+            && data.contains_key("requested")
+        {
             found.add(Signal::McpVersionError);
         }
     }
@@ -389,7 +439,9 @@ fn meta(container: &Map<String, Value>, found: &mut Found, a: &mut Analysis) {
     if a.server_info.is_none() {
         a.server_info = obj_field(m, "io.modelcontextprotocol/serverInfo").and_then(implementation);
     }
-    if let Some(id) = obj_field(m, "io.modelcontextprotocol/related-task").and_then(|t| str_field(t, "taskId")) {
+    if let Some(id) =
+        obj_field(m, "io.modelcontextprotocol/related-task").and_then(|t| str_field(t, "taskId"))
+    {
         found.add(Signal::McpTask);
         a.add_task_id(id);
     }
@@ -437,7 +489,9 @@ fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
     }
     content_blocks(objects(obj, "output").chain(objects(obj, "input")), a);
     for candidate in objects(obj, "candidates") {
-        let parts = obj_field(candidate, "content").into_iter().flat_map(|c| objects(c, "parts"));
+        let parts = obj_field(candidate, "content")
+            .into_iter()
+            .flat_map(|c| objects(c, "parts"));
         for part in parts {
             if part.contains_key("functionCall") {
                 a.note(Signal::NearMissLlmToolCalling);
@@ -447,7 +501,8 @@ fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
     // A2A agent card, or a REST `message:send` body.
     let card = obj.get("skills").is_some_and(Value::is_array)
         && (obj.contains_key("defaultInputModes") || obj.contains_key("capabilities"));
-    let a2a_message = obj_field(obj, "message").is_some_and(|m| m.contains_key("parts") && m.contains_key("messageId"));
+    let a2a_message = obj_field(obj, "message")
+        .is_some_and(|m| m.contains_key("parts") && m.contains_key("messageId"));
     if card || a2a_message {
         a.note(Signal::NearMissA2a);
     }
@@ -466,9 +521,9 @@ fn content_blocks<'a>(blocks: impl Iterator<Item = &'a Map<String, Value>>, a: &
                 a.note(Signal::ProviderMcpActivity);
                 provider_tool_call(block, "arguments", a);
             }
-            Some("mcp_tool_result") | Some("mcp_approval_request") | Some("mcp_approval_response") => {
-                a.note(Signal::ProviderMcpActivity)
-            }
+            Some("mcp_tool_result")
+            | Some("mcp_approval_request")
+            | Some("mcp_approval_response") => a.note(Signal::ProviderMcpActivity),
             Some("mcp_list_tools") => {
                 a.note(Signal::ProviderMcpActivity);
                 for tool in objects(block, "tools") {

@@ -99,7 +99,9 @@ mod methods;
 mod parse;
 mod sse;
 
-pub use methods::{era, lookup_method, near_miss_method, MethodClass, MethodInfo, NearMiss, MCP_METHODS};
+pub use methods::{
+    era, lookup_method, near_miss_method, MethodClass, MethodInfo, NearMiss, MCP_METHODS,
+};
 pub use sse::analyze_sse_event;
 
 use serde_json::Value;
@@ -583,7 +585,11 @@ impl Analysis {
     }
 
     pub(crate) fn add_provider_server(&mut self, url: &str) {
-        push_unique(&mut self.provider_mcp_servers, clip(url, MAX_URL_BYTES), self.cap);
+        push_unique(
+            &mut self.provider_mcp_servers,
+            clip(url, MAX_URL_BYTES),
+            self.cap,
+        );
     }
 
     pub(crate) fn cap(&self) -> usize {

@@ -94,7 +94,11 @@ pub const MCP_METHODS: &[MethodInfo] = &[
     m("notifications/resources/updated", ALL, McpOnly),
     m("notifications/resources/list_changed", ALL, McpOnly),
     m("subscriptions/listen", V2026_07_28, McpOnly),
-    m("notifications/subscriptions/acknowledged", V2026_07_28, McpOnly),
+    m(
+        "notifications/subscriptions/acknowledged",
+        V2026_07_28,
+        McpOnly,
+    ),
     // Prompts.
     m("prompts/list", ALL, McpOnly),
     m("prompts/get", ALL, McpOnly),
@@ -263,19 +267,31 @@ mod tests {
         let era_of = |n: &str| lookup_method(n).map(|i| i.eras);
         assert_eq!(era_of("initialize"), Some(era::SESSION));
         assert_eq!(era_of("server/discover"), Some(era::V2026_07_28));
-        assert_eq!(era_of("elicitation/create").map(|e| e & era::V2025_03_26), Some(0));
+        assert_eq!(
+            era_of("elicitation/create").map(|e| e & era::V2025_03_26),
+            Some(0)
+        );
         assert_eq!(era_of("tools/call"), Some(era::ALL));
         assert_eq!(era_of("textDocument/didOpen"), None);
     }
 
     #[test]
     fn near_miss_lookup() {
-        assert_eq!(near_miss_method("textDocument/didOpen"), Some(NearMiss::Lsp));
+        assert_eq!(
+            near_miss_method("textDocument/didOpen"),
+            Some(NearMiss::Lsp)
+        );
         assert_eq!(near_miss_method("$/progress"), Some(NearMiss::Lsp));
         assert_eq!(near_miss_method("session/prompt"), Some(NearMiss::Acp));
         assert_eq!(near_miss_method("message/send"), Some(NearMiss::A2a));
-        assert_eq!(near_miss_method("eth_blockNumber"), Some(NearMiss::Ethereum));
-        assert_eq!(near_miss_method("getblockchaininfo"), Some(NearMiss::Bitcoin));
+        assert_eq!(
+            near_miss_method("eth_blockNumber"),
+            Some(NearMiss::Ethereum)
+        );
+        assert_eq!(
+            near_miss_method("getblockchaininfo"),
+            Some(NearMiss::Bitcoin)
+        );
         assert_eq!(near_miss_method("aria2.addUri"), None);
     }
 }

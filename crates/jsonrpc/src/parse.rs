@@ -149,7 +149,11 @@ pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> 
 
 /// Shortens an error message to one line.
 pub(crate) fn one_line(s: &str) -> String {
-    let line: String = s.chars().take(200).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let line: String = s
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     line
 }
 
@@ -409,7 +413,10 @@ fn scalar(b: &[u8], p: usize) -> Option<(Value, usize)> {
                 .iter()
                 .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))?;
             let token = std::str::from_utf8(rest.get(..len)?).ok()?;
-            let v = token.parse::<Number>().map(Value::Number).unwrap_or(Value::Null);
+            let v = token
+                .parse::<Number>()
+                .map(Value::Number)
+                .unwrap_or(Value::Null);
             Some((v, p + len))
         }
         _ => None,
@@ -444,7 +451,10 @@ fn string(b: &[u8], p: usize) -> Option<(String, usize)> {
                     b'u' => {
                         let hi = hex4(b, i)?;
                         i += 4;
-                        if (0xD800..0xDC00).contains(&hi) && b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                        if (0xD800..0xDC00).contains(&hi)
+                            && b.get(i) == Some(&b'\\')
+                            && b.get(i + 1) == Some(&b'u')
+                        {
                             let lo = hex4(b, i + 2)?;
                             if (0xDC00..0xE000).contains(&lo) {
                                 i += 6;
@@ -473,7 +483,9 @@ fn string(b: &[u8], p: usize) -> Option<(String, usize)> {
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
     let digits = b.get(i..i.checked_add(4)?)?;
     let s = std::str::from_utf8(digits).ok()?;
-    u32::from_str_radix(s, 16).ok().filter(|_| s.bytes().all(|c| c.is_ascii_hexdigit()))
+    u32::from_str_radix(s, 16)
+        .ok()
+        .filter(|_| s.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -504,7 +516,11 @@ mod tests {
             let r = recover(s.as_bytes(), SERDE_DEPTH);
             assert!(r.complete);
             assert_eq!(r.consumed, s.len());
-            assert_eq!(r.value, Some(serde_json::from_str::<Value>(s).unwrap()), "{s}");
+            assert_eq!(
+                r.value,
+                Some(serde_json::from_str::<Value>(s).unwrap()),
+                "{s}"
+            );
         }
     }
 
@@ -513,7 +529,9 @@ mod tests {
         let s = r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"read_file","arguments":{"path":"/etc/pas"#;
         assert_eq!(
             rec(s),
-            Some(json!({"jsonrpc":"2.0","method":"tools/call","params":{"name":"read_file","arguments":{}}}))
+            Some(
+                json!({"jsonrpc":"2.0","method":"tools/call","params":{"name":"read_file","arguments":{}}})
+            )
         );
         assert_eq!(rec(r#"{"method":"tools/ca"#), None);
         assert_eq!(rec(r#"{"a":1,"b":tru"#), Some(json!({"a":1})));
@@ -541,7 +559,11 @@ mod tests {
 
     #[test]
     fn deep_subtrees_are_clipped_to_null() {
-        let deep = format!("{{\"a\":{}{},\"b\":1}}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(
+            "{{\"a\":{}{},\"b\":1}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         let r = recover(deep.as_bytes(), 3);
         assert!(r.complete && r.clipped);
         assert_eq!(r.value, Some(json!({"a":[[null]],"b":1})));

@@ -68,7 +68,12 @@ pub(crate) fn analyze_stream(text: &[u8], limits: &Limits, a: &mut Analysis) {
     let mut dispatch = |event: &[u8], data: &mut Vec<u8>, has_data: &mut bool, a: &mut Analysis| {
         if *has_data {
             if events < limits.max_messages {
-                event_into(if event.is_empty() { b"message" } else { event }, data, limits, a);
+                event_into(
+                    if event.is_empty() { b"message" } else { event },
+                    data,
+                    limits,
+                    a,
+                );
             } else {
                 a.skipped = a.skipped.saturating_add(1);
             }
@@ -87,7 +92,10 @@ pub(crate) fn analyze_stream(text: &[u8], limits: &Limits, a: &mut Analysis) {
             Some(0) => continue, // comment / keep-alive
             Some(i) => {
                 let value = line.get(i + 1..).unwrap_or_default();
-                (line.get(..i).unwrap_or_default(), value.strip_prefix(b" ").unwrap_or(value))
+                (
+                    line.get(..i).unwrap_or_default(),
+                    value.strip_prefix(b" ").unwrap_or(value),
+                )
             }
             None => (line, &b""[..]),
         };
@@ -117,7 +125,11 @@ fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
         match rest.iter().position(|&c| c == b'\n' || c == b'\r') {
             Some(i) => {
                 let line = rest.get(..i).unwrap_or_default();
-                let skip = if rest.get(i) == Some(&b'\r') && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                let skip = if rest.get(i) == Some(&b'\r') && rest.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 rest = rest.get(i + skip..).unwrap_or_default();
                 Some(line)
             }
