@@ -427,7 +427,12 @@ impl PacketDecoder {
         None
     }
 
-    fn ethertype<'a>(&mut self, ctx: Ctx, mut et: u16, mut data: &'a [u8]) -> Option<TcpPacket<'a>> {
+    fn ethertype<'a>(
+        &mut self,
+        ctx: Ctx,
+        mut et: u16,
+        mut data: &'a [u8],
+    ) -> Option<TcpPacket<'a>> {
         let mut depth = 0;
         while ETHERTYPE_VLANS.contains(&et) {
             depth += 1;
@@ -490,7 +495,15 @@ impl PacketDecoder {
                 id: u32::from(header.identification()),
             };
             let offset = usize::from(header.fragments_offset().value()) * 8;
-            return self.fragment(ctx, key, offset, header.more_fragments(), payload, missing, 0);
+            return self.fragment(
+                ctx,
+                key,
+                offset,
+                header.more_fragments(),
+                payload,
+                missing,
+                0,
+            );
         }
         self.transport(ctx, protocol, src, dst, Cow::Borrowed(payload), missing)
     }

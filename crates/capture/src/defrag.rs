@@ -372,7 +372,9 @@ mod tests {
         let mut d = Defragmenter::default();
         assert!(d.insert(T0, frag(1, 0, true, b"AAAAAAAA")).is_none());
         // Rewrites [0, 16): the first 8 bytes must stay "A".
-        assert!(d.insert(T0, frag(1, 0, true, b"BBBBBBBBCCCCCCCC")).is_none());
+        assert!(d
+            .insert(T0, frag(1, 0, true, b"BBBBBBBBCCCCCCCC"))
+            .is_none());
         let out = d.insert(T0, frag(1, 16, false, b"Z")).unwrap();
         assert_eq!(out, b"AAAAAAAACCCCCCCCZ");
         assert_eq!(d.stats().overlapping, 1);

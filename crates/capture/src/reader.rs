@@ -47,10 +47,7 @@ impl Default for ReaderConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaptureFormat {
     /// Classic libpcap format.
-    Pcap {
-        big_endian: bool,
-        nanosecond: bool,
-    },
+    Pcap { big_endian: bool, nanosecond: bool },
     /// pcapng (byte order may change per section).
     PcapNg,
 }
@@ -106,6 +103,8 @@ struct Interface {
     resolution: u64,
     /// Seconds added to every timestamp (`if_tsoffset`).
     offset_secs: i64,
+    /// Capture length limit; 0 means none.
+    snaplen: u32,
 }
 
 /// Format-specific parsing state, kept apart from the pcap-parser reader so
@@ -565,9 +564,10 @@ impl CaptureReader {
             return Ok(None);
         }
         match self.declared_block_len() {
-            Some(need) if need <= available => Err(self.fail_malformed(
-                "block content does not fit its declared length".to_string(),
-            )),
+            Some(need) if need <= available => {
+                Err(self
+                    .fail_malformed("block content does not fit its declared length".to_string()))
+            }
             _ => Err(self.truncated()),
         }
     }
@@ -724,6 +724,7 @@ impl State {
                     linktype: LinkType(u32::from(idb.linktype.0 as u16)),
                     resolution,
                     offset_secs,
+                    snaplen: idb.snaplen,
                 });
                 self.stats.interfaces += 1;
                 Step::Skip(len)
@@ -754,8 +755,12 @@ impl State {
                     self.stats.unknown_interface += 1;
                     return Step::Skip(len);
                 };
-                // SPB data is padded; the original length bounds the packet.
-                let caplen = (spb.origlen as usize).min(spb.data.len());
+                // SPB data is padded: the original length and the
+                // interface's snaplen bound the packet.
+                let mut caplen = (spb.origlen as usize).min(spb.data.len());
+                if iface.snaplen > 0 {
+                    caplen = caplen.min(iface.snaplen as usize);
+                }
                 Step::Packet(PacketInfo {
                     block_len: len,
                     start: 12,

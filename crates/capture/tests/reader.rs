@@ -5,7 +5,7 @@ use std::io::{self, Cursor, Read};
 use common::{gzip, NgBuilder};
 use shadowmcp_capture::writer::{PcapFormat, PcapWriter};
 use shadowmcp_capture::{
-    CaptureError, CaptureFormat, CaptureReader, LinkType, ReaderConfig,
+    CaptureError, CaptureFormat, CaptureReader, LinkType, PacketDecoder, ReaderConfig,
 };
 use shadowmcp_exchange::Timestamp;
 
@@ -50,7 +50,8 @@ const T2: i64 = 1_700_000_001_000_001_000;
 
 fn sample_pcap(format: PcapFormat) -> Vec<u8> {
     let mut w = PcapWriter::with_format(Vec::new(), LinkType::ETHERNET, format).unwrap();
-    w.write_packet(Timestamp::from_nanos(T1), b"first packet").unwrap();
+    w.write_packet(Timestamp::from_nanos(T1), b"first packet")
+        .unwrap();
     w.write_packet_with_len(Timestamp::from_nanos(T2), b"second", 1500)
         .unwrap();
     w.into_inner()
@@ -132,10 +133,25 @@ fn pcapng_sections_interfaces_resolutions_and_spb() {
     assert_eq!(
         seen,
         vec![
-            (1, 1_700_000_000_000_001_000, LinkType::ETHERNET, b"eth-packet".to_vec()),
-            (2, 1_700_000_000_000_000_007, LinkType::RAW, b"raw-packet".to_vec()),
+            (
+                1,
+                1_700_000_000_000_001_000,
+                LinkType::ETHERNET,
+                b"eth-packet".to_vec()
+            ),
+            (
+                2,
+                1_700_000_000_000_000_007,
+                LinkType::RAW,
+                b"raw-packet".to_vec()
+            ),
             // SPB: interface 0, last timestamp seen.
-            (3, 1_700_000_000_000_000_007, LinkType::ETHERNET, b"simple-1".to_vec()),
+            (
+                3,
+                1_700_000_000_000_000_007,
+                LinkType::ETHERNET,
+                b"simple-1".to_vec()
+            ),
             (4, sll_ts, LinkType::LINUX_SLL, b"sll-packet".to_vec()),
             (5, sll_ts, LinkType::LINUX_SLL, b"simple-2".to_vec()),
         ]
@@ -249,7 +265,10 @@ fn not_a_capture_and_empty() {
 
     let err = CaptureReader::open("/nonexistent/dir/x.pcap").unwrap_err();
     assert!(matches!(err, CaptureError::Io { .. }));
-    assert!(err.to_string().starts_with("/nonexistent/dir/x.pcap: "), "{err}");
+    assert!(
+        err.to_string().starts_with("/nonexistent/dir/x.pcap: "),
+        "{err}"
+    );
 }
 
 /// Returns one byte per read: the reader must cope with any split.
@@ -340,12 +359,17 @@ fn huge_length_claim_is_refused_without_reading_it() {
     let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
     w.write_packet(Timestamp::from_nanos(0), b"ok").unwrap();
     // A record header claiming 4 GiB.
-    w.write_raw(&[0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0xff])
-        .unwrap();
+    w.write_raw(&[
+        0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0xff,
+    ])
+    .unwrap();
     let (packets, err) = read_all(reader("h.pcap", w.into_inner()).unwrap());
     assert_eq!(packets.len(), 1);
     let err = err.unwrap();
-    assert!(matches!(err, CaptureError::BlockTooLarge { offset: 42, .. }), "{err:?}");
+    assert!(
+        matches!(err, CaptureError::BlockTooLarge { offset: 42, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("byte 42"), "{err}");
 }
 
@@ -369,10 +393,27 @@ fn corrupt_pcapng_block_is_malformed_not_a_hang() {
     // A block length that is not a multiple of 4 / smaller than a header.
     let mut b = NgBuilder::new();
     b.shb(false).idb(1, None, None);
-    b.out.extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0]);
+    b.out
+        .extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0]);
     let (packets, err) = read_all(reader("c.pcapng", b.bytes()).unwrap());
     assert!(packets.is_empty());
-    assert!(matches!(err, Some(CaptureError::Malformed { .. })), "{err:?}");
+    assert!(
+        matches!(err, Some(CaptureError::Malformed { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn spb_cut_by_snaplen_excludes_padding() {
+    let mut b = NgBuilder::new();
+    // 6 captured bytes of a 100-byte packet: the block pads them to 8.
+    b.shb(false)
+        .idb_snaplen(1, 6, None, None)
+        .spb_orig(b"abcdef", 100);
+    let (packets, err) = read_all(reader("s.pcapng", b.bytes()).unwrap());
+    assert!(err.is_none());
+    assert_eq!(packets[0].data, b"abcdef");
+    assert_eq!(packets[0].orig_len, 100);
 }
 
 #[test]
@@ -386,7 +427,7 @@ fn pcapng_bad_byte_order_magic_is_not_a_capture() {
 #[test]
 fn real_fixture_captures_read_completely() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pcap/real");
-    let mut files = 0;
+    let (mut files, mut total) = (0, 0);
     for entry in std::fs::read_dir(&dir).expect("fixtures/pcap/real") {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "pcap") {
@@ -394,9 +435,25 @@ fn real_fixture_captures_read_completely() {
             let r = CaptureReader::open(path.to_str().unwrap()).unwrap();
             let (packets, err) = read_all(r);
             assert!(err.is_none(), "{path:?}: {err:?}");
-            assert!(!packets.is_empty());
+            total += packets.len();
             assert!(packets.windows(2).all(|w| w[0].ts <= w[1].ts));
+            let mut decoder = PacketDecoder::default();
+            for p in &packets {
+                decoder.decode_frame(
+                    Timestamp::from_nanos(p.ts),
+                    p.linktype,
+                    &p.data,
+                    p.orig_len,
+                    p.number,
+                );
+            }
+            let stats = decoder.stats();
+            assert_eq!(stats.malformed_total(), 0, "{path:?}: {stats:?}");
+            // Every packet is understood: TCP, or deliberately skipped.
+            let understood = stats.tcp_segments + stats.non_tcp + stats.non_ip;
+            assert_eq!(understood, stats.packets, "{path:?}: {stats:?}");
+            assert!(stats.tcp_segments > 0 || packets.is_empty());
         }
     }
-    assert!(files > 0);
+    assert!(files > 0 && total > 0);
 }

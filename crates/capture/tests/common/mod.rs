@@ -74,10 +74,20 @@ impl NgBuilder {
     }
 
     pub fn idb(&mut self, linktype: u16, tsresol: Option<u8>, tsoffset: Option<i64>) -> &mut Self {
+        self.idb_snaplen(linktype, 0, tsresol, tsoffset)
+    }
+
+    pub fn idb_snaplen(
+        &mut self,
+        linktype: u16,
+        snaplen: u32,
+        tsresol: Option<u8>,
+        tsoffset: Option<i64>,
+    ) -> &mut Self {
         let mut body = Vec::new();
         body.extend_from_slice(&self.u16(linktype));
         body.extend_from_slice(&self.u16(0));
-        body.extend_from_slice(&self.u32(0));
+        body.extend_from_slice(&self.u32(snaplen));
         let mut opts = vec![(2u16, b"eth0".to_vec())];
         if let Some(r) = tsresol {
             opts.push((9, vec![r]));
@@ -110,8 +120,13 @@ impl NgBuilder {
     }
 
     pub fn spb(&mut self, data: &[u8]) -> &mut Self {
+        self.spb_orig(data, data.len() as u32)
+    }
+
+    /// An SPB whose packet was `orig_len` long on the wire.
+    pub fn spb_orig(&mut self, data: &[u8], orig_len: u32) -> &mut Self {
         let mut body = Vec::new();
-        body.extend_from_slice(&self.u32(data.len() as u32));
+        body.extend_from_slice(&self.u32(orig_len));
         body.extend_from_slice(data);
         self.block(3, &body)
     }
