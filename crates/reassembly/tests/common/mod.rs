@@ -49,14 +49,18 @@ impl Harness {
 
     pub fn send(
         &mut self,
-        src: SocketAddr,
-        dst: SocketAddr,
+        from_client: bool,
         seq: u32,
         ack: u32,
         flags: u8,
         payload: &[u8],
         missing: u32,
     ) {
+        let (src, dst) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let seg = Segment {
             ts: Timestamp::from_nanos(self.now),
             src,
@@ -73,14 +77,12 @@ impl Harness {
 
     /// Client → server.
     pub fn c(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
-        let (s, d) = (self.client, self.server);
-        self.send(s, d, seq, ack, flags, payload, 0);
+        self.send(true, seq, ack, flags, payload, 0);
     }
 
     /// Server → client.
     pub fn s(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
-        let (s, d) = (self.server, self.client);
-        self.send(s, d, seq, ack, flags, payload, 0);
+        self.send(false, seq, ack, flags, payload, 0);
     }
 
     /// SYN (client ISN `ci`), SYN+ACK (server ISN `si`), ACK.
