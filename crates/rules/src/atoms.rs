@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn cloudflare_style_regex_yields_method_atom() {
         let atoms = extract_regex_atoms(r#""method"\s{0,5}:\s{0,5}"tools/call""#).unwrap();
-        assert!(atoms.iter().all(|a| a.starts_with("\"method\"")), "{atoms:?}");
+        assert!(
+            atoms.iter().all(|a| a.starts_with("\"method\"")),
+            "{atoms:?}"
+        );
     }
 
     #[test]

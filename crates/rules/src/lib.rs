@@ -55,14 +55,8 @@ pub const DEFAULT_PACK_FILES: &[(&str, &str)] = &[
         "host-path.toml",
         include_str!("../../../rules/host-path.toml"),
     ),
-    (
-        "headers.toml",
-        include_str!("../../../rules/headers.toml"),
-    ),
-    (
-        "jsonrpc.toml",
-        include_str!("../../../rules/jsonrpc.toml"),
-    ),
+    ("headers.toml", include_str!("../../../rules/headers.toml")),
+    ("jsonrpc.toml", include_str!("../../../rules/jsonrpc.toml")),
     (
         "responses.toml",
         include_str!("../../../rules/responses.toml"),

@@ -249,7 +249,10 @@ fn convert_rule(ctx: &mut Ctx<'_>, raw: Spanned<RawRule>) -> Option<Rule> {
     let before = ctx.errors.len();
     let id = *raw.id.get_ref();
     if !(1..=i64::from(u32::MAX)).contains(&id) {
-        ctx.err(raw.id.span().start, format!("id must be 1..=4294967295, not {id}"));
+        ctx.err(
+            raw.id.span().start,
+            format!("id must be 1..=4294967295, not {id}"),
+        );
     }
     let rev = raw.rev.as_ref().map(|r| *r.get_ref()).unwrap_or(1);
     if !(1..=i64::from(u32::MAX)).contains(&rev) {
@@ -299,9 +302,7 @@ fn convert_rule(ctx: &mut Ctx<'_>, raw: Spanned<RawRule>) -> Option<Rule> {
         severity: u8::try_from(severity).ok()?,
         category: raw.category.into_inner(),
         references: raw.references,
-        circumstantial: raw
-            .circumstantial
-            .unwrap_or(confidence == Confidence::Low),
+        circumstantial: raw.circumstantial.unwrap_or(confidence == Confidence::Low),
         condition: condition?,
         location: SourceLocation {
             file: ctx.file.to_string(),
@@ -425,11 +426,17 @@ fn convert_cond(ctx: &mut Ctx<'_>, raw: Spanned<RawCond>) -> Option<Condition> {
             *p = text.clone();
         }
         (Field::JsonPointer(_), None) => {
-            ctx.err(field_off, "field \"json_pointer\" needs `pointer = \"/...\"`");
+            ctx.err(
+                field_off,
+                "field \"json_pointer\" needs `pointer = \"/...\"`",
+            );
             return None;
         }
         (_, Some(ptr)) => {
-            ctx.err(ptr.span().start, "`pointer` only goes with field \"json_pointer\"");
+            ctx.err(
+                ptr.span().start,
+                "`pointer` only goes with field \"json_pointer\"",
+            );
             return None;
         }
         (_, None) => {}
@@ -460,7 +467,10 @@ fn convert_cond(ctx: &mut Ctx<'_>, raw: Spanned<RawCond>) -> Option<Condition> {
                 "suffix" => Operator::Suffix(list),
                 _ => {
                     if parsed.is_body() {
-                        ctx.err(op_off, "`glob` is for short fields (host, path, headers, ...), not bodies");
+                        ctx.err(
+                            op_off,
+                            "`glob` is for short fields (host, path, headers, ...), not bodies",
+                        );
                         return None;
                     }
                     for g in &list {
@@ -486,7 +496,10 @@ fn convert_cond(ctx: &mut Ctx<'_>, raw: Spanned<RawCond>) -> Option<Condition> {
     let mut atom_list = Vec::new();
     if let Some(given) = atoms {
         if !parsed.is_body() {
-            ctx.err(given.span().start, "`atoms` only apply to request_body, response_body and sse_data");
+            ctx.err(
+                given.span().start,
+                "`atoms` only apply to request_body, response_body and sse_data",
+            );
             return None;
         }
         if given.get_ref().is_empty() || given.get_ref().iter().any(|a| a.len() < MIN_ATOM_LEN) {
@@ -499,7 +512,10 @@ fn convert_cond(ctx: &mut Ctx<'_>, raw: Spanned<RawCond>) -> Option<Condition> {
         atom_list = given.into_inner();
     } else if parsed.is_body() {
         match &op {
-            Operator::Equals(l) | Operator::Contains(l) | Operator::Prefix(l) | Operator::Suffix(l) => {
+            Operator::Equals(l)
+            | Operator::Contains(l)
+            | Operator::Prefix(l)
+            | Operator::Suffix(l) => {
                 atom_list = l.clone();
             }
             Operator::Regex(re) => match extract_regex_atoms(re) {
@@ -644,4 +660,3 @@ pub(crate) fn toml_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, LintErro
     }
     Ok(files)
 }
-

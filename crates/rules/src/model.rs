@@ -75,7 +75,8 @@ impl Field {
     /// separately, so it is returned with an empty pointer.
     pub fn parse(s: &str) -> Option<Field> {
         if let Some(name) = s.strip_prefix("request_header.") {
-            return valid_header_name(name).then(|| Field::RequestHeader(name.to_ascii_lowercase()));
+            return valid_header_name(name)
+                .then(|| Field::RequestHeader(name.to_ascii_lowercase()));
         }
         if let Some(name) = s.strip_prefix("response_header.") {
             return valid_header_name(name)
@@ -101,7 +102,10 @@ impl Field {
     /// Large, attacker-sized fields: scanned through the per-field
     /// aho-corasick prefilter, so every condition on them needs an atom.
     pub fn is_body(&self) -> bool {
-        matches!(self, Field::RequestBody | Field::ResponseBody | Field::SseData)
+        matches!(
+            self,
+            Field::RequestBody | Field::ResponseBody | Field::SseData
+        )
     }
 
     /// The field name as written in rule files.

@@ -45,7 +45,10 @@ fn default_pack_loads_and_matches_rules_dir() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     on_disk.sort();
-    let mut embedded: Vec<String> = DEFAULT_PACK_FILES.iter().map(|(n, _)| n.to_string()).collect();
+    let mut embedded: Vec<String> = DEFAULT_PACK_FILES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     embedded.sort();
     assert_eq!(on_disk, embedded);
     for (name, text) in DEFAULT_PACK_FILES {
@@ -111,12 +114,23 @@ fn parses_fields_operators_and_combinators() {
     let pack = RulePack::parse_str("t.toml", &text).unwrap();
     let r = pack.rule(7).unwrap();
     assert!(r.circumstantial);
-    assert_eq!(r.location, SourceLocation { file: "t.toml".into(), line: 2 });
-    let Condition::All(parts) = &r.condition else { panic!() };
+    assert_eq!(
+        r.location,
+        SourceLocation {
+            file: "t.toml".into(),
+            line: 2
+        }
+    );
+    let Condition::All(parts) = &r.condition else {
+        panic!()
+    };
     assert_eq!(parts.len(), 3);
     let ms = r.condition.matchers();
     assert_eq!(ms[0].field, Field::Host);
-    assert_eq!(ms[0].op, Operator::Glob(vec!["mcp.*".into(), "*.mcp.*".into()]));
+    assert_eq!(
+        ms[0].op,
+        Operator::Glob(vec!["mcp.*".into(), "*.mcp.*".into()])
+    );
     assert_eq!(ms[1].field, Field::RequestHeader("x-thing".into()));
     assert_eq!(ms[1].op, Operator::Exists(true));
     assert!(matches!(&parts[1], Condition::Not(_)));
@@ -141,7 +155,14 @@ fn circumstantial_defaults_to_low_confidence() {
 
 #[test]
 fn lint_unknown_key_names_its_line() {
-    let text = format!("{HEAD}{}", rule(1, "colour = \"red\"\n", r#"{ field = "path", equals = "/" }"#));
+    let text = format!(
+        "{HEAD}{}",
+        rule(
+            1,
+            "colour = \"red\"\n",
+            r#"{ field = "path", equals = "/" }"#
+        )
+    );
     let e = one_error("a.toml", &text);
     assert_eq!(e.line, 8, "{e}");
     assert!(e.to_string().starts_with("a.toml:8: "), "{e}");
@@ -182,7 +203,10 @@ fn lint_bad_severity_and_field() {
 
 #[test]
 fn lint_bad_regex() {
-    let text = format!("{HEAD}{}", rule(1, "", r#"{ field = "path", regex = "(unclosed" }"#));
+    let text = format!(
+        "{HEAD}{}",
+        rule(1, "", r#"{ field = "path", regex = "(unclosed" }"#)
+    );
     let e = one_error("r.toml", &text);
     assert_eq!(e.line, 8);
     assert!(e.message.starts_with("bad regex"), "{e}");
@@ -190,16 +214,26 @@ fn lint_bad_regex() {
 
 #[test]
 fn lint_regex_without_atom_on_body_field() {
-    let text = format!("{HEAD}{}", rule(1, "", r#"{ field = "request_body", regex = '\d+-\d+' }"#));
+    let text = format!(
+        "{HEAD}{}",
+        rule(1, "", r#"{ field = "request_body", regex = '\d+-\d+' }"#)
+    );
     let e = one_error("b.toml", &text);
     assert_eq!(e.line, 8);
     assert!(e.message.contains("no literal atom"), "{e}");
     // The same regex is fine on a short field, and with explicit atoms.
-    let ok = format!("{HEAD}{}", rule(1, "", r#"{ field = "path", regex = '\d+-\d+' }"#));
+    let ok = format!(
+        "{HEAD}{}",
+        rule(1, "", r#"{ field = "path", regex = '\d+-\d+' }"#)
+    );
     assert!(lint_str("b.toml", &ok).is_empty());
     let ok = format!(
         "{HEAD}{}",
-        rule(1, "", r#"{ field = "request_body", regex = '\d+-\d+', atoms = ["-0", "-1"] }"#)
+        rule(
+            1,
+            "",
+            r#"{ field = "request_body", regex = '\d+-\d+', atoms = ["-0", "-1"] }"#
+        )
     );
     // Atoms shorter than the minimum are rejected too.
     assert!(lint_str("b.toml", &ok)[0].message.contains("atoms"));
@@ -214,23 +248,57 @@ fn lint_duplicate_id_within_and_across_files() {
     );
     let e = one_error("d.toml", &text);
     assert_eq!(e.line, 9);
-    assert!(e.message.contains("duplicate rule id 5 (first defined at d.toml:2)"), "{e}");
+    assert!(
+        e.message
+            .contains("duplicate rule id 5 (first defined at d.toml:2)"),
+        "{e}"
+    );
 
     let dir = temp_dir("dup");
-    std::fs::write(dir.join("a.toml"), format!("{HEAD}{}", rule(9, "", r#"{ field = "path", equals = "/" }"#))).unwrap();
-    std::fs::write(dir.join("b.toml"), format!("{HEAD}\n{}", rule(9, "", r#"{ field = "path", equals = "/" }"#))).unwrap();
+    std::fs::write(
+        dir.join("a.toml"),
+        format!(
+            "{HEAD}{}",
+            rule(9, "", r#"{ field = "path", equals = "/" }"#)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.toml"),
+        format!(
+            "{HEAD}\n{}",
+            rule(9, "", r#"{ field = "path", equals = "/" }"#)
+        ),
+    )
+    .unwrap();
     let errors = lint_dir(&dir);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let shown = errors[0].to_string();
-    assert!(shown.ends_with("b.toml:3: duplicate rule id 9 (first defined at ".to_string().as_str()) || shown.contains("b.toml:3: duplicate rule id 9"), "{shown}");
+    assert!(
+        shown.ends_with(
+            "b.toml:3: duplicate rule id 9 (first defined at "
+                .to_string()
+                .as_str()
+        ) || shown.contains("b.toml:3: duplicate rule id 9"),
+        "{shown}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn lint_format_version() {
-    let e = one_error("f.toml", &rule(1, "", r#"{ field = "path", equals = "/" }"#));
+    let e = one_error(
+        "f.toml",
+        &rule(1, "", r#"{ field = "path", equals = "/" }"#),
+    );
     assert!(e.message.contains("format = 1"));
-    let e = one_error("f.toml", &format!("# c\nformat = 2\n{}", rule(1, "", r#"{ field = "path", equals = "/" }"#)));
+    let e = one_error(
+        "f.toml",
+        &format!(
+            "# c\nformat = 2\n{}",
+            rule(1, "", r#"{ field = "path", equals = "/" }"#)
+        ),
+    );
     assert_eq!(e.line, 2);
 }
 
@@ -238,19 +306,49 @@ fn lint_format_version() {
 fn lint_condition_shape_errors() {
     let cases = [
         (r#"{ field = "path" }"#, "exactly one of equals"),
-        (r#"{ field = "path", equals = "/", prefix = "/" }"#, "exactly one of equals"),
+        (
+            r#"{ field = "path", equals = "/", prefix = "/" }"#,
+            "exactly one of equals",
+        ),
         (r#"{ all = [] }"#, "at least one condition"),
-        (r#"{ all = [{ field = "path", equals = "/" }], any = [{ field = "path", equals = "/" }] }"#, "exactly one of `all`"),
+        (
+            r#"{ all = [{ field = "path", equals = "/" }], any = [{ field = "path", equals = "/" }] }"#,
+            "exactly one of `all`",
+        ),
         (r#"{ equals = "/" }"#, "exactly one of `all`"),
-        (r#"{ not = { field = "path", equals = "/" }, nocase = true }"#, "only goes with `field`"),
-        (r#"{ field = "json_pointer", exists = true }"#, "needs `pointer"),
-        (r#"{ field = "json_pointer", pointer = "params", exists = true }"#, "RFC 6901"),
-        (r#"{ field = "path", pointer = "/a", exists = true }"#, "only goes with field"),
-        (r#"{ field = "request_body", glob = "*x*" }"#, "short fields"),
+        (
+            r#"{ not = { field = "path", equals = "/" }, nocase = true }"#,
+            "only goes with `field`",
+        ),
+        (
+            r#"{ field = "json_pointer", exists = true }"#,
+            "needs `pointer",
+        ),
+        (
+            r#"{ field = "json_pointer", pointer = "params", exists = true }"#,
+            "RFC 6901",
+        ),
+        (
+            r#"{ field = "path", pointer = "/a", exists = true }"#,
+            "only goes with field",
+        ),
+        (
+            r#"{ field = "request_body", glob = "*x*" }"#,
+            "short fields",
+        ),
         (r#"{ field = "host", contains = "" }"#, "must not be empty"),
-        (r#"{ field = "host", contains = [] }"#, "at least one string"),
-        (r#"{ field = "host", equals = "a", atoms = ["abc"] }"#, "only apply"),
-        (r#"{ field = "request_header.bad name", exists = true }"#, "unknown field"),
+        (
+            r#"{ field = "host", contains = [] }"#,
+            "at least one string",
+        ),
+        (
+            r#"{ field = "host", equals = "a", atoms = ["abc"] }"#,
+            "only apply",
+        ),
+        (
+            r#"{ field = "request_header.bad name", exists = true }"#,
+            "unknown field",
+        ),
     ];
     for (cond, want) in cases {
         let text = format!("{HEAD}{}", rule(1, "", cond));
@@ -286,7 +384,14 @@ fn load_dir_errors_on_missing_or_empty_dir() {
 fn extend_adds_rules_and_refuses_duplicates() {
     let mut pack = RulePack::default_pack();
     let before = pack.rules().len();
-    let clash = RulePack::parse_str("x.toml", &format!("{HEAD}{}", rule(1001, "", r#"{ field = "path", equals = "/" }"#))).unwrap();
+    let clash = RulePack::parse_str(
+        "x.toml",
+        &format!(
+            "{HEAD}{}",
+            rule(1001, "", r#"{ field = "path", equals = "/" }"#)
+        ),
+    )
+    .unwrap();
     let errors = pack.extend(clash).unwrap_err();
     assert!(errors[0].message.contains("duplicate rule id 1001"));
     assert_eq!(pack.rules().len(), before);
