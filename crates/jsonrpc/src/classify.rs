@@ -448,8 +448,29 @@ fn meta(container: &Map<String, Value>, found: &mut Found, a: &mut Analysis) {
 }
 
 /// Non-JSON-RPC objects: LLM API bodies (tool calling, provider-side MCP) and
-/// A2A agent cards / REST bodies (mcp-facts.md §d.4, §d.6, §d.7).
+/// A2A agent cards / REST bodies (mcp-facts.md §d.4, §d.6, §d.7), including
+/// the envelopes of their streaming events (one level down, no recursion).
 fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
+    plain_shapes(obj, a);
+    // OpenAI Responses stream: `response.created` carries the request's
+    // `response` (tools included); `response.output_item.*` an `item`;
+    // `response.mcp_call.*` / `response.mcp_list_tools.*` name MCP directly.
+    if let Some(response) = obj_field(obj, "response") {
+        plain_shapes(response, a);
+    }
+    // Anthropic stream: `content_block_start` carries a `content_block`.
+    content_blocks(
+        obj_field(obj, "item")
+            .into_iter()
+            .chain(obj_field(obj, "content_block")),
+        a,
+    );
+    if str_field(obj, "type").is_some_and(|t| t.starts_with("response.mcp_")) {
+        a.note(Signal::ProviderMcpActivity);
+    }
+}
+
+fn plain_shapes(obj: &Map<String, Value>, a: &mut Analysis) {
     // Anthropic MCP connector: `mcp_servers: [{type:"url", url, name}]`.
     for server in objects(obj, "mcp_servers") {
         if let Some(url) = str_field(server, "url") {
@@ -462,12 +483,15 @@ fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
         match str_field(tool, "type") {
             Some("mcp") => {
                 if let Some(url) = str_field(tool, "server_url") {
-                    a.note(Signal::ProviderMcpServer);
                     a.add_provider_server(url);
                 } else if let Some(id) = str_field(tool, "connector_id") {
-                    a.note(Signal::ProviderMcpServer);
                     a.add_provider_server(&format!("connector:{}", clip(id, MAX_NAME_BYTES)));
+                } else if let Some(id) = str_field(tool, "tunnel_id") {
+                    // Secure MCP Tunnel to a private server
+                    // (developers.openai.com/api/docs/guides/tools-remote-mcp).
+                    a.add_provider_server(&format!("tunnel:{}", clip(id, MAX_NAME_BYTES)));
                 }
+                a.note(Signal::ProviderMcpServer);
             }
             Some("mcp_toolset") => a.note(Signal::ProviderMcpServer),
             Some("function") => a.note(Signal::NearMissLlmToolCalling),
@@ -479,7 +503,8 @@ fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
     }
     // Responses: OpenAI chat, Anthropic messages, OpenAI Responses, Gemini.
     for choice in objects(obj, "choices") {
-        if obj_field(choice, "message").is_some_and(|m| m.contains_key("tool_calls")) {
+        let message = obj_field(choice, "message").or_else(|| obj_field(choice, "delta"));
+        if message.is_some_and(|m| m.contains_key("tool_calls")) {
             a.note(Signal::NearMissLlmToolCalling);
         }
     }

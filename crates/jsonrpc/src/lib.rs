@@ -55,8 +55,8 @@
 //! | Strong | `params._meta` / `result._meta` key starting `io.modelcontextprotocol/` | `mcp_meta_keys` | §c.3 |
 //! | Strong | error `data` with `supported` and `requested` (unsupported protocol version) | `mcp_version_error` | §c.2, §b.5 |
 //! | Strong | SSE `event: endpoint` whose data has `sessionId=`/`session_id=` | `sse_endpoint` | §b.1 |
-//! | Strong | LLM API request naming MCP servers: Anthropic `mcp_servers[].url`, OpenAI Responses `tools[]` `{"type":"mcp","server_url"\|"connector_id"}`, Anthropic `mcp_toolset` (not JSON-RPC) | `provider_mcp_server` | §d.7 |
-//! | Strong | LLM API content blocks `mcp_tool_use`/`mcp_tool_result`, OpenAI output items `mcp_call`/`mcp_list_tools`/`mcp_approval_request` | `provider_mcp_activity` | §d.7 (OpenAI item names: platform.openai.com remote MCP guide) |
+//! | Strong | LLM API request naming MCP servers: Anthropic `mcp_servers[].url`, OpenAI Responses `tools[]` `{"type":"mcp","server_url"\|"connector_id"\|"tunnel_id"}`, Anthropic `mcp_toolset` (not JSON-RPC; also inside a streamed `response`) | `provider_mcp_server` | §d.7; developers.openai.com/api/docs/guides/tools-remote-mcp |
+//! | Strong | LLM API content blocks `mcp_tool_use`/`mcp_tool_result`, OpenAI output items `mcp_call`/`mcp_list_tools`/`mcp_approval_request` (also as streamed `item`/`content_block`), stream events `response.mcp_*` | `provider_mcp_activity` | §d.7; same OpenAI guide |
 //! | Weak | `ping`, `notifications/cancelled`, `notifications/progress`; `initialize` without MCP or near-miss params; `tasks/get\|list\|cancel` without `taskId`/`id` | `ambiguous_method` | §c.5 "Weak/shared" |
 //! | Weak | result `content[]` of typed items without `isError`/`structuredContent` | `content_result` | §c.4 |
 //! | Weak | error codes -32002, -32042, -32020, -32021, -32022 (-32002 is also EIP-1474's "resource unavailable") | `mcp_error` | §c.1 |
@@ -66,7 +66,7 @@
 //! | None | A2A: `message/send`, `message/stream`, `tasks/resubscribe`, `tasks/get\|cancel\|list` with `params.id` (no `taskId`), v1.0 `SendMessage`…; results `kind:"task"\|"message"`; Agent Card (`skills` + `defaultInputModes`/`capabilities`) | `near_miss_a2a` | §d.4 |
 //! | None | Ethereum `eth_*`, `net_*`, `web3_*`, … | `near_miss_ethereum` | §d.1 |
 //! | None | Bitcoin Core method names (`getblockchaininfo`, …), whatever the framing | `near_miss_bitcoin` | §d.2 |
-//! | None | LLM tool calling: `tools[]` of `type:"function"`, `input_schema`, `functionDeclarations`; `tool_calls`, `tool_use`, `function_call`, `functionCall` in responses | `near_miss_llm_tool_calling` | §d.6 |
+//! | None | LLM tool calling: `tools[]` of `type:"function"`, `input_schema`, `functionDeclarations`; `tool_calls` (also in a stream `delta`), `tool_use`, `function_call`, `functionCall` in responses | `near_miss_llm_tool_calling` | §d.6 |
 //! | None | any other JSON-RPC message | `jsonrpc_other` | §d.8–d.11 |
 //! | None | the body was not valid JSON; what is reported was recovered from it | `recovered_parse` | — |
 //!
