@@ -150,6 +150,13 @@ impl BodyReader {
         }
     }
 
+    fn buffered_bytes(&self) -> usize {
+        match &self.sink {
+            BodySink::Buffer(b) => b.data.len(),
+            BodySink::Sse { parser, .. } => parser.buffered_bytes(),
+        }
+    }
+
     fn sse(&mut self) -> Option<&mut SseParser> {
         match &mut self.sink {
             BodySink::Sse { parser, .. } => Some(parser),
@@ -337,6 +344,19 @@ impl Connection {
     /// HTTP/2: further bytes are only counted, so callers may stop feeding.
     pub fn is_tunnel(&self) -> bool {
         self.halves.iter().all(|h| h.state == State::Tunnel)
+    }
+
+    /// Bytes this connection holds in its buffers (heads, bodies kept so
+    /// far, held bytes, SSE state), excluding the fixed-size decoder
+    /// windows. Bounded by the [`Http1Config`] limits.
+    pub fn buffered_bytes(&self) -> usize {
+        let halves: usize = self
+            .halves
+            .iter()
+            .map(|h| h.buf.len() + h.held.len() + h.body.as_ref().map_or(0, BodyReader::buffered_bytes))
+            .sum();
+        let queued: usize = self.queue.iter().map(|p| p.request.body.data.len()).sum();
+        halves + queued
     }
 
     /// Bytes of one direction, in order.

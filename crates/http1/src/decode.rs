@@ -597,7 +597,13 @@ impl ZstdStage {
                 .run_on_buffers(input, &mut self.out)
                 .map_err(|e| format!("invalid zstd data: {e}"))?;
             input = input.get(status.bytes_read..).unwrap_or_default();
-            self.in_frame = status.remaining != 0;
+            // An empty call after a frame ends only hints at the next
+            // frame's header; it does not start one.
+            if status.remaining == 0 {
+                self.in_frame = false;
+            } else if status.bytes_read > 0 {
+                self.in_frame = true;
+            }
             if status.bytes_written > 0
                 && !emit(self.out.get(..status.bytes_written).unwrap_or_default())
             {

@@ -196,6 +196,11 @@ impl SseParser {
         self.pending_bytes
     }
 
+    /// Bytes buffered: the partial line and event, and events not yet taken.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bom.len() + self.line.len() + self.data.len() + self.pending_bytes
+    }
+
     /// Events cut by the size cap so far.
     pub fn truncated_events(&self) -> u64 {
         self.truncated_events
