@@ -165,16 +165,15 @@ impl Half {
         self.fin_seen
     }
 
-    /// Stream offset of sequence number `seq`, if it is within a plausible
-    /// distance of the next expected byte.
-    fn offset_of(&self, seq: u32) -> Option<u64> {
+    /// Stream offset of sequence number `seq` (negative: before the first
+    /// byte tracked), if it is within a plausible distance of the next
+    /// expected byte.
+    fn offset_of(&self, seq: u32) -> Option<i64> {
         let rel = i64::from(seq.wrapping_sub(self.next_seq) as i32);
         if !(-MAX_BEHIND..MAX_AHEAD).contains(&rel) {
             return None;
         }
-        // Offsets below zero (before the first byte we track) clamp to 0:
-        // such bytes are older than anything we deliver.
-        Some((self.delivered as i64).saturating_add(rel).max(0) as u64)
+        Some((self.delivered as i64).saturating_add(rel))
     }
 
     /// Whether `seq` is within a plausible distance of this stream.
@@ -227,14 +226,30 @@ impl Half {
             return;
         };
         self.strikes = 0;
+        let delivered = self.delivered as i64;
+        let total = payload.len() as u64 + u64::from(missing);
+        if start.saturating_add(total as i64) <= delivered {
+            out.stats.retransmissions += 1;
+            return;
+        }
         let mut seg = SegBytes {
-            start,
+            start: self.delivered,
             payload,
             missing: u64::from(missing),
         };
-        if seg.end() <= self.delivered {
-            out.stats.retransmissions += 1;
-            return;
+        // Bytes already delivered: first data wins, the old copy is gone, so
+        // they are only counted as an overlap.
+        let overlapped = start < delivered;
+        if overlapped {
+            let cut = (delivered - start) as u64;
+            if cut <= seg.payload.len() as u64 {
+                seg.payload = seg.payload.get(cut as usize..).unwrap_or(&[]);
+            } else {
+                seg.missing = seg.missing.saturating_sub(cut - seg.payload.len() as u64);
+                seg.payload = &[];
+            }
+        } else {
+            seg.start = start as u64;
         }
         if self.fin_seen && seg.end() > self.fin_off {
             // Bytes after the FIN cannot be part of the stream.
@@ -249,20 +264,6 @@ impl Half {
             } else {
                 seg.missing = keep - seg.payload.len() as u64;
             }
-        }
-        // Bytes already delivered: first data wins, the old copy is gone, so
-        // they are only counted as an overlap.
-        let mut overlapped = false;
-        if seg.start < self.delivered {
-            overlapped = true;
-            let cut = self.delivered - seg.start;
-            if cut <= seg.payload.len() as u64 {
-                seg.payload = seg.payload.get(cut as usize..).unwrap_or(&[]);
-            } else {
-                seg.missing -= cut - seg.payload.len() as u64;
-                seg.payload = &[];
-            }
-            seg.start = self.delivered;
         }
         if self.pieces.is_empty() && seg.start == self.delivered {
             // Hot path: in order, nothing buffered; deliver the borrowed
@@ -476,7 +477,7 @@ impl Half {
             return;
         }
         let off = match self.offset_of(seq) {
-            Some(off) if off >= self.delivered => off,
+            Some(off) if off >= self.delivered as i64 => off as u64,
             _ => {
                 out.stats.out_of_window += 1;
                 return;

@@ -480,12 +480,19 @@ impl Reassembler {
     ) {
         let cap = self.config.max_buffered_total as u64;
         let low_water = cap - cap / 8;
-        let mut victims: Vec<(Timestamp, u64, TupleKey)> = self
-            .conns
-            .iter()
-            .filter(|(k, c)| !c.closed && c.buffered() > 0 && **k != current)
-            .map(|(k, c)| (c.last_seen, c.serial, *k))
-            .collect();
+        let own = self.conns.get(&current).map_or(0, |c| c.buffered() as u64);
+        // Scan for victims only when others hold data: when `current` alone
+        // is over (a cap below the per-direction one), scanning every
+        // segment would make the table walk per packet.
+        let mut victims: Vec<(Timestamp, u64, TupleKey)> = Vec::new();
+        if self.stats.buffered_bytes > own {
+            victims = self
+                .conns
+                .iter()
+                .filter(|(k, c)| !c.closed && c.buffered() > 0 && **k != current)
+                .map(|(k, c)| (c.last_seen, c.serial, *k))
+                .collect();
+        }
         victims.sort_unstable();
         for (_, _, key) in victims {
             if self.stats.buffered_bytes <= low_water {

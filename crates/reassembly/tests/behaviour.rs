@@ -324,6 +324,18 @@ fn midstream_pickup_orients_by_port() {
 }
 
 #[test]
+fn bytes_from_before_a_midstream_pickup_are_old() {
+    let mut h = Harness::new();
+    h.c(1000, 1, ACK, b"world"); // pickup at seq 1000
+    h.c(990, 1, ACK, b"0123456789"); // entirely before the pickup
+    h.c(995, 1, ACK, b"56789world!"); // straddles it: only "!" is new
+    assert_eq!(h.stream(h.only(), ToServer), b"world!");
+    let st = h.r.stats();
+    assert_eq!(st.retransmissions, 1);
+    assert_eq!(st.overlaps, 1);
+}
+
+#[test]
 fn pure_ack_pickup_then_data() {
     let mut h = Harness::new();
     h.c(500, 900, ACK, b"");
