@@ -87,8 +87,9 @@
 //!   plus the first parse error in [`Analysis::error`]. So a body truncated
 //!   after `"method":"tools/call",` still yields `tools/call`, and a cut
 //!   method name (`"tools/ca`) yields nothing rather than a guess.
-//! * Depth never exceeds `min(max_depth, 128)` (serde_json's own limit); the
-//!   10,000-`[` case is handled without recursion.
+//! * Depth never exceeds `min(max_depth, 128)` (serde_json's own limit: it
+//!   accepts 127 levels, the 128th goes through recovery); the 10,000-`[`
+//!   case is handled without recursion.
 //! * Every list in [`Analysis`] holds at most [`Limits::max_messages`] entries,
 //!   also after [`merge`]; extra batch elements are counted in
 //!   [`Analysis::skipped`]. Names are cut to 512 bytes, URLs to 2,048.
@@ -506,6 +507,18 @@ impl Analysis {
     /// event): kinds and evidence take the maximum, signals are united, lists
     /// appended (deduplicated where documented, capped), the first
     /// `protocol_version`/`client_info`/`server_info`/`error` kept.
+    ///
+    /// ```
+    /// use shadowmcp_jsonrpc::{analyze, Analysis, Evidence, Limits};
+    /// let limits = Limits::default();
+    /// let mut exchange = Analysis::new(&limits);
+    /// exchange.merge(analyze(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &limits));
+    /// assert_eq!(exchange.evidence, Evidence::Weak); // ping alone is ambiguous
+    /// let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"t\",\"inputSchema\":{}}]}}\n\n";
+    /// exchange.merge(analyze(sse, &limits));
+    /// assert_eq!(exchange.evidence, Evidence::Strong);
+    /// assert_eq!(exchange.tools_listed, ["t"]);
+    /// ```
     pub fn merge(&mut self, other: Analysis) {
         self.cap = self.cap.max(other.cap);
         self.kind = self.kind.max(other.kind);
