@@ -373,6 +373,31 @@ fn classify_result(r: &Map<String, Value>, found: &mut Found, a: &mut Analysis) 
     if prompts {
         found.add(Signal::PromptsResult);
     }
+    // Answers to server→client requests: CreateMessageResult (content is an
+    // object, or an array from 2025-11-25), ElicitResult, ListRootsResult.
+    let typed = |v: Option<&Value>| match v {
+        Some(Value::Object(c)) => str_field(c, "type").is_some(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_object)
+            .any(|c| str_field(c, "type").is_some()),
+        _ => false,
+    };
+    let sampling = str_field(r, "model").is_some()
+        && str_field(r, "role").is_some()
+        && typed(r.get("content"));
+    let elicitation = str_field(r, "action")
+        .is_some_and(|a| ["accept", "decline", "cancel"].contains(&a))
+        && r.keys()
+            .all(|k| matches!(k.as_str(), "action" | "content" | "_meta"));
+    let roots =
+        objects(r, "roots").any(|x| str_field(x, "uri").is_some_and(|u| u.starts_with("file://")));
+    if sampling || elicitation || roots {
+        found.add(Signal::ClientResult);
+    }
+    if obj_field(r, "completion").is_some_and(|c| c.get("values").is_some_and(Value::is_array)) {
+        found.add(Signal::CompletionResult);
+    }
     // tasks (2025-11-25): Task, CreateTaskResult, ListTasksResult.
     if let (Some(id), Some(status)) = (str_field(r, "taskId"), str_field(r, "status")) {
         if TASK_STATUSES.contains(&status) {

@@ -50,6 +50,8 @@
 //! | Strong | result `content[]` of typed items with boolean `isError` or `structuredContent` | `tool_result` | §c.4 |
 //! | Strong | result `resources[]` (`uri`+`name`), `resourceTemplates[]` (`uriTemplate`) or `contents[]` (`uri`+`text`/`blob`) | `resources_result` | schema.ts |
 //! | Strong | result `prompts[]` (`name`) or `messages[]` of `{role, content:{type}}` | `prompts_result` | schema.ts |
+//! | Strong | result `{model, role, content{type}}` (sampling), `{action: accept\|decline\|cancel, content?}` (elicitation), `roots[]` with `file://` URIs: a client's answer to a server request, POSTed on its own | `client_result` | schema.ts |
+//! | Strong | result `completion.values[]` | `completion_result` | schema.ts |
 //! | Strong | `tasks/*` with `params.taskId`, or a result with `taskId` + MCP task status, `task.taskId` or `tasks[].taskId` | `mcp_task` | §c.1 (2025-11-25) |
 //! | Strong | result `resultType:"input_required"` with `inputRequests` (2026 MRTR) | `input_required_result` | §b.5 |
 //! | Strong | `params._meta` / `result._meta` key starting `io.modelcontextprotocol/` | `mcp_meta_keys` | §c.3 |
@@ -242,6 +244,11 @@ pub enum Signal {
     ResourcesResult,
     /// `prompts/list|get` result shapes.
     PromptsResult,
+    /// Result of a server→client request (sampling, elicitation, roots),
+    /// which the client POSTs on Streamable HTTP.
+    ClientResult,
+    /// `completion/complete` result.
+    CompletionResult,
     /// MCP task shapes (`taskId`).
     McpTask,
     /// 2026-07-28 `input_required` result.
@@ -278,7 +285,7 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal, in output order.
-    pub const ALL: [Signal; 28] = [
+    pub const ALL: [Signal; 30] = [
         Signal::McpMethod,
         Signal::InitializeParams,
         Signal::InitializeResult,
@@ -288,6 +295,8 @@ impl Signal {
         Signal::ToolResult,
         Signal::ResourcesResult,
         Signal::PromptsResult,
+        Signal::ClientResult,
+        Signal::CompletionResult,
         Signal::McpTask,
         Signal::InputRequired,
         Signal::McpMetaKeys,
@@ -321,6 +330,8 @@ impl Signal {
             Signal::ToolResult => "tool_result",
             Signal::ResourcesResult => "resources_result",
             Signal::PromptsResult => "prompts_result",
+            Signal::ClientResult => "client_result",
+            Signal::CompletionResult => "completion_result",
             Signal::McpTask => "mcp_task",
             Signal::InputRequired => "input_required_result",
             Signal::McpMetaKeys => "mcp_meta_keys",
@@ -360,6 +371,8 @@ impl Signal {
             | Signal::ToolResult
             | Signal::ResourcesResult
             | Signal::PromptsResult
+            | Signal::ClientResult
+            | Signal::CompletionResult
             | Signal::McpTask
             | Signal::InputRequired
             | Signal::McpMetaKeys
