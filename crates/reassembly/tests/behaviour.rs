@@ -161,6 +161,17 @@ fn conflicting_overlap_keeps_first_data_and_counts_conflict() {
 }
 
 #[test]
+fn in_order_segment_conflicting_with_buffered_bytes_loses() {
+    let mut h = Harness::new();
+    h.handshake(0, 100);
+    h.c(6, 101, ACK, b"fghij");
+    h.c(1, 101, ACK, b"abcdeFGH"); // in order, but 5..8 differ from the buffer
+    assert_eq!(h.stream(h.only(), ToServer), b"abcdefghij");
+    let st = h.r.stats();
+    assert_eq!((st.overlaps, st.overlap_conflicts), (1, 1));
+}
+
+#[test]
 fn hole_filler_spanning_buffered_pieces_is_delivered_without_duplicates() {
     let mut h = Harness::new();
     h.handshake(0, 100);
@@ -595,6 +606,32 @@ fn connection_cap_forgets_closed_tuples_before_evicting_open_ones() {
     assert_eq!(h.closed(ids[1]), Some(CloseReason::Evicted));
     assert_eq!(h.closed(ids[2]), None);
     assert_eq!(h.r.stats().evictions, 1);
+}
+
+#[test]
+fn segments_of_an_evicted_connection_start_a_new_pickup() {
+    let mut h = Harness::with(ReassemblyConfig {
+        max_conns: 1,
+        ..ReassemblyConfig::default()
+    });
+    h.handshake(0, 100);
+    let server = h.server;
+    let client = h.client;
+    h.client = addr("10.0.0.3:40000");
+    h.handshake(0, 100); // evicts the first connection
+    h.client = client;
+    h.server = server;
+    h.c(1, 101, ACK, b"late");
+    let ids = h.ids();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(h.closed(ids[0]), Some(CloseReason::Evicted));
+    assert_eq!(h.closed(ids[1]), Some(CloseReason::Evicted));
+    assert_eq!(h.stream(ids[2], ToServer), b"late");
+    match &h.events[h.events.len() - 2] {
+        OwnedStreamEvent::Opened { midstream, .. } => assert!(*midstream),
+        e => panic!("unexpected {e:?}"),
+    }
+    check_grammar(&h.events);
 }
 
 #[test]

@@ -98,6 +98,16 @@ fn dir_segments(d: &Dir, other_isn: u32, from_client: bool, drop: &[bool]) -> Ve
 }
 
 fn run(r: &mut Reassembler, c: &Dir, s: &Dir, segs: &[Raw]) -> Vec<OwnedStreamEvent> {
+    run_with(r, c, s, segs, true)
+}
+
+fn run_with(
+    r: &mut Reassembler,
+    c: &Dir,
+    s: &Dir,
+    segs: &[Raw],
+    handshake: bool,
+) -> Vec<OwnedStreamEvent> {
     let client: SocketAddr = addr("192.0.2.10:41000");
     let server: SocketAddr = addr("198.51.100.20:8000");
     let mut events = Vec::new();
@@ -121,8 +131,10 @@ fn run(r: &mut Reassembler, c: &Dir, s: &Dir, segs: &[Raw]) -> Vec<OwnedStreamEv
         };
         r.process(&seg, &mut events);
     };
-    feed(r, true, c.isn, 0, SYN, b"");
-    feed(r, false, s.isn, c.isn.wrapping_add(1), SYN | ACK, b"");
+    if handshake {
+        feed(r, true, c.isn, 0, SYN, b"");
+        feed(r, false, s.isn, c.isn.wrapping_add(1), SYN | ACK, b"");
+    }
     for seg in segs {
         feed(
             r,
@@ -194,6 +206,41 @@ proptest! {
         prop_assert_eq!(st.gaps, 0);
         prop_assert_eq!(st.buffered_bytes, 0);
         prop_assert_eq!(st.overlap_conflicts, 0);
+    }
+
+    /// Mid-stream pickup (no handshake): once each direction's first
+    /// segment fixes its start, any order of the rest reassembles exactly,
+    /// and the port rule makes port 8000 the server.
+    #[test]
+    fn midstream_pickup_reassembles_after_the_first_segment(
+        c in arb_dir(),
+        s in arb_dir(),
+        seed in any::<u64>(),
+    ) {
+        let mut cs = dir_segments(&c, s.isn, true, &[]);
+        let mut ss = dir_segments(&s, c.isn, false, &[]);
+        // `ranges` lists the segment starting at offset 0 first.
+        let mut segs = vec![cs.remove(0), ss.remove(0)];
+        let mut rest: Vec<Raw> = cs.into_iter().chain(ss).collect();
+        shuffle(&mut rest, seed);
+        segs.extend(rest);
+        let mut r = Reassembler::default();
+        let events = run_with(&mut r, &c, &s, &segs, false);
+        check_grammar(&events);
+        let mut h = Harness::new();
+        h.events = events;
+        let id = h.only();
+        match &h.events[0] {
+            OwnedStreamEvent::Opened { flow, midstream, .. } => {
+                prop_assert!(*midstream);
+                prop_assert_eq!(flow.server.port(), 8000);
+            }
+            e => prop_assert!(false, "unexpected first event {:?}", e),
+        }
+        prop_assert_eq!(h.stream(id, Direction::ToServer), c.data.clone());
+        prop_assert_eq!(h.stream(id, Direction::ToClient), s.data.clone());
+        prop_assert_eq!(h.closed(id), Some(CloseReason::Fin));
+        prop_assert_eq!(r.stats().gaps, 0);
     }
 
     /// With segments lost, tiny buffers and ACK-driven skipping, every
