@@ -361,22 +361,22 @@ impl PacketDecoder {
         match linktype {
             LinkType::ETHERNET => match be16(data, 12) {
                 Some(et) => self.ethertype(ctx, et, data.get(14..)?),
-                None => self.malformed(ctx, MalformedKind::LinkHeader),
+                None => self.short(ctx, MalformedKind::LinkHeader),
             },
             LinkType::LINUX_SLL => match be16(data, 14) {
                 Some(et) if data.len() >= 16 => self.ethertype(ctx, et, data.get(16..)?),
-                _ => self.malformed(ctx, MalformedKind::LinkHeader),
+                _ => self.short(ctx, MalformedKind::LinkHeader),
             },
             LinkType::LINUX_SLL2 => match be16(data, 0) {
                 Some(et) if data.len() >= 20 => self.ethertype(ctx, et, data.get(20..)?),
-                _ => self.malformed(ctx, MalformedKind::LinkHeader),
+                _ => self.short(ctx, MalformedKind::LinkHeader),
             },
             LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => self.ip_any(ctx, data),
             LinkType::IPV4 => self.ipv4(ctx, data),
             LinkType::IPV6 => self.ipv6(ctx, data),
             LinkType::NULL | LinkType::LOOP => {
                 let Some(head) = data.get(..4) else {
-                    return self.malformed(ctx, MalformedKind::LinkHeader);
+                    return self.short(ctx, MalformedKind::LinkHeader);
                 };
                 let head = [head[0], head[1], head[2], head[3]];
                 // NULL stores the family in the capturing host's byte order,
@@ -413,18 +413,21 @@ impl PacketDecoder {
         self.sync_defrag_stats();
     }
 
-    fn malformed<T>(&mut self, ctx: Ctx, kind: MalformedKind) -> Option<T> {
-        // A header cut by the snaplen is the capture's doing, not the
-        // sender's.
-        let kind = match kind {
-            MalformedKind::IpLength | MalformedKind::Fragment => kind,
-            _ if ctx.cut => MalformedKind::Truncated,
-            _ => kind,
-        };
+    fn malformed<T>(&mut self, kind: MalformedKind) -> Option<T> {
         if let Some(n) = self.stats.malformed.get_mut(kind.index()) {
             *n += 1;
         }
         None
+    }
+
+    /// A header too short for its layer: the capture's doing (snaplen) when
+    /// it cut the frame, else the sender's.
+    fn short<T>(&mut self, ctx: Ctx, kind: MalformedKind) -> Option<T> {
+        self.malformed(if ctx.cut {
+            MalformedKind::Truncated
+        } else {
+            kind
+        })
     }
 
     fn ethertype<'a>(
@@ -436,8 +439,11 @@ impl PacketDecoder {
         let mut depth = 0;
         while ETHERTYPE_VLANS.contains(&et) {
             depth += 1;
-            let Some(inner) = be16(data, 2).filter(|_| depth <= self.config.max_vlan_depth) else {
-                return self.malformed(ctx, MalformedKind::LinkHeader);
+            if depth > self.config.max_vlan_depth {
+                return self.malformed(MalformedKind::LinkHeader);
+            }
+            let Some(inner) = be16(data, 2) else {
+                return self.short(ctx, MalformedKind::LinkHeader);
             };
             et = inner;
             data = data.get(4..)?;
@@ -464,8 +470,12 @@ impl PacketDecoder {
     }
 
     fn ipv4<'a>(&mut self, ctx: Ctx, data: &'a [u8]) -> Option<TcpPacket<'a>> {
-        let Ok(header) = Ipv4HeaderSlice::from_slice(data) else {
-            return self.malformed(ctx, MalformedKind::Ipv4Header);
+        let header = match Ipv4HeaderSlice::from_slice(data) {
+            Ok(h) => h,
+            Err(etherparse::err::ipv4::HeaderSliceError::Len(_)) => {
+                return self.short(ctx, MalformedKind::Ipv4Header)
+            }
+            Err(_) => return self.malformed(MalformedKind::Ipv4Header),
         };
         self.stats.ipv4 += 1;
         let header_len = header.slice().len();
@@ -474,7 +484,7 @@ impl PacketDecoder {
         // sending host carry: trust the frame then.
         let declared_end = if total == 0 { data.len() } else { total };
         if declared_end < header_len {
-            return self.malformed(ctx, MalformedKind::Ipv4Header);
+            return self.malformed(MalformedKind::Ipv4Header);
         }
         // Trust the IP length (it excludes Ethernet padding), but only up
         // to what was captured.
@@ -482,7 +492,7 @@ impl PacketDecoder {
         let payload = data.get(header_len..end)?;
         let missing = declared_end - end;
         if missing > 0 && !ctx.cut {
-            self.malformed::<()>(ctx, MalformedKind::IpLength);
+            self.malformed::<()>(MalformedKind::IpLength);
         }
         let src = IpAddr::V4(header.source_addr());
         let dst = IpAddr::V4(header.destination_addr());
@@ -509,8 +519,12 @@ impl PacketDecoder {
     }
 
     fn ipv6<'a>(&mut self, ctx: Ctx, data: &'a [u8]) -> Option<TcpPacket<'a>> {
-        let Ok(header) = Ipv6HeaderSlice::from_slice(data) else {
-            return self.malformed(ctx, MalformedKind::Ipv6Header);
+        let header = match Ipv6HeaderSlice::from_slice(data) {
+            Ok(h) => h,
+            Err(etherparse::err::ipv6::HeaderSliceError::Len(_)) => {
+                return self.short(ctx, MalformedKind::Ipv6Header)
+            }
+            Err(_) => return self.malformed(MalformedKind::Ipv6Header),
         };
         self.stats.ipv6 += 1;
         let after = data.get(40..)?;
@@ -520,7 +534,7 @@ impl PacketDecoder {
         let body = after.get(..declared.min(after.len()))?;
         let missing = declared - body.len();
         if missing > 0 && !ctx.cut {
-            self.malformed::<()>(ctx, MalformedKind::IpLength);
+            self.malformed::<()>(MalformedKind::IpLength);
         }
         let src = IpAddr::V6(Ipv6Addr::from(header.source()));
         let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
@@ -547,9 +561,9 @@ impl PacketDecoder {
             }
             ExtWalk::Short | ExtWalk::TooLong => {
                 if missing > 0 {
-                    self.malformed(ctx, MalformedKind::Truncated)
+                    self.malformed(MalformedKind::Truncated)
                 } else {
-                    self.malformed(ctx, MalformedKind::Ipv6ExtHeader)
+                    self.malformed(MalformedKind::Ipv6ExtHeader)
                 }
             }
         }
@@ -572,7 +586,7 @@ impl PacketDecoder {
         if missing > 0 {
             // A fragment cut short cannot be placed correctly; its datagram
             // will expire.
-            return self.malformed(ctx, MalformedKind::Fragment);
+            return self.malformed(MalformedKind::Fragment);
         }
         let whole = self.defrag.insert(
             ctx.ts,
@@ -592,9 +606,9 @@ impl PacketDecoder {
                     protocol = next;
                     whole.drain(..offset.min(whole.len()));
                 }
-                ExtWalk::Fragment { .. } => return self.malformed(ctx, MalformedKind::Fragment),
+                ExtWalk::Fragment { .. } => return self.malformed(MalformedKind::Fragment),
                 ExtWalk::Short | ExtWalk::TooLong => {
-                    return self.malformed(ctx, MalformedKind::Ipv6ExtHeader)
+                    return self.malformed(MalformedKind::Ipv6ExtHeader)
                 }
             }
         }
@@ -632,8 +646,8 @@ impl PacketDecoder {
                 ),
                 tcp.header_slice().len(),
             ),
-            Err(_) if missing > 0 => return self.malformed(ctx, MalformedKind::Truncated),
-            Err(_) => return self.malformed(ctx, MalformedKind::TcpHeader),
+            Err(_) if missing > 0 => return self.malformed(MalformedKind::Truncated),
+            Err(_) => return self.malformed(MalformedKind::TcpHeader),
         };
         let (sport, dport, seq, ack, flags, window) = fields;
         let data = match payload {

@@ -23,7 +23,6 @@ use shadowmcp_exchange::Timestamp;
 
 /// Largest reassembled payload (the IP length fields are 16 bits).
 pub const MAX_DATAGRAM: usize = 65_535;
-const UNITS: usize = MAX_DATAGRAM.div_ceil(8);
 
 /// Limits of a [`Defragmenter`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +105,10 @@ impl Datagram {
     }
 
     fn cover(&mut self, unit: usize) {
+        // The bitmap grows with the datagram (at most 1 KiB for 64 KiB).
+        if self.covered.len() <= unit / 64 {
+            self.covered.resize(unit / 64 + 1, 0);
+        }
         if let Some(w) = self.covered.get_mut(unit / 64) {
             *w |= 1 << (unit % 64);
             self.covered_units += 1;
@@ -189,7 +192,7 @@ impl Defragmenter {
                     generation,
                     first_seen: now,
                     data: Vec::new(),
-                    covered: vec![0; UNITS.div_ceil(64)],
+                    covered: Vec::new(),
                     covered_units: 0,
                     total_len: None,
                 },

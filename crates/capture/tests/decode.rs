@@ -311,6 +311,42 @@ fn lying_ip_length_is_bounded_by_the_frame() {
 }
 
 #[test]
+fn ipv4_options_are_skipped() {
+    let seg = v4_segment(b"with options");
+    let tcp = seg.tcp_bytes();
+    let mut ip = ipv4_header([192, 0, 2, 10], [198, 51, 100, 7], 6, tcp.len() + 4, 1, 0).to_vec();
+    ip[0] = 0x46; // IHL 6: one 4-byte option word (checksum not verified)
+    ip.extend_from_slice(&[1, 1, 1, 0]); // NOP, NOP, NOP, EOL
+    ip.extend_from_slice(&tcp);
+    let mut d = PacketDecoder::default();
+    assert_eq!(
+        decode(&mut d, LinkType::RAW, &ip).unwrap().2,
+        b"with options"
+    );
+}
+
+#[test]
+fn cut_frames_blame_the_snaplen_only_for_lengths() {
+    let mut d = PacketDecoder::default();
+    let frame = v4_segment(b"x").to_ethernet();
+    // Cut inside the IP header: truncated.
+    d.decode_frame(
+        Timestamp::default(),
+        LinkType::ETHERNET,
+        &frame[..25],
+        100,
+        1,
+    );
+    assert_eq!(d.stats().malformed(MalformedKind::Truncated), 1);
+    // A wrong IP version is the sender's fault even in a cut frame.
+    let mut bad = frame[..40].to_vec();
+    bad[14] = 0x55;
+    d.decode_frame(Timestamp::default(), LinkType::ETHERNET, &bad, 100, 2);
+    assert_eq!(d.stats().malformed(MalformedKind::Ipv4Header), 1);
+    assert_eq!(d.stats().malformed(MalformedKind::Truncated), 1);
+}
+
+#[test]
 fn malformed_headers_are_counted_by_kind() {
     let mut d = PacketDecoder::default();
     let mut ip = v4_segment(b"x").to_ip();
