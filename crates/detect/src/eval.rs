@@ -559,7 +559,7 @@ fn eval_test(t: &CTest, ctx: &Ctx<'_>, event: Option<usize>) -> bool {
     }
     let vals = values(t, ctx, event);
     if let COp::Exists(want) = t.op {
-        return !vals.is_empty() == want;
+        return vals.is_empty() != want;
     }
     vals.iter().flatten().any(|v| {
         let v: &[u8] = v;
