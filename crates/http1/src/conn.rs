@@ -76,8 +76,7 @@ impl Sink for BodySink {
                 b.decoded_len = b.decoded_len.saturating_add(d.len() as u64);
                 let room = b.cap.saturating_sub(b.data.len());
                 if d.len() > room {
-                    b.data
-                        .extend_from_slice(d.get(..room).unwrap_or_default());
+                    b.data.extend_from_slice(d.get(..room).unwrap_or_default());
                     b.truncated = true;
                     return false;
                 }
@@ -143,7 +142,8 @@ impl BodyReader {
     fn gap(&mut self, len: u64) {
         self.wire_len = self.wire_len.saturating_add(len);
         if !self.decoder.is_passthrough() {
-            self.decoder.fail("bytes missing from the encoded body (gap)");
+            self.decoder
+                .fail("bytes missing from the encoded body (gap)");
         }
         if let BodySink::Sse { parser, .. } = &mut self.sink {
             parser.reset_partial();
@@ -353,7 +353,9 @@ impl Connection {
         let halves: usize = self
             .halves
             .iter()
-            .map(|h| h.buf.len() + h.held.len() + h.body.as_ref().map_or(0, BodyReader::buffered_bytes))
+            .map(|h| {
+                h.buf.len() + h.held.len() + h.body.as_ref().map_or(0, BodyReader::buffered_bytes)
+            })
             .sum();
         let queued: usize = self.queue.iter().map(|p| p.request.body.data.len()).sum();
         halves + queued
@@ -584,12 +586,19 @@ impl Connection {
         }
     }
 
-    fn step_head(&mut self, role: usize, ts: Timestamp, data: &[u8], out: &mut Vec<Record>) -> usize {
+    fn step_head(
+        &mut self,
+        role: usize,
+        ts: Timestamp,
+        data: &[u8],
+        out: &mut Vec<Record>,
+    ) -> usize {
         let max = self.config.max_header_bytes.max(16);
         let h = &mut self.halves[role];
         let prev = h.buf.len();
         let take = max.saturating_sub(prev).min(data.len());
-        h.buf.extend_from_slice(data.get(..take).unwrap_or_default());
+        h.buf
+            .extend_from_slice(data.get(..take).unwrap_or_default());
         match section_end(&h.buf, h.scan_from) {
             Some(end) => {
                 h.buf.truncate(end);
@@ -629,7 +638,13 @@ impl Connection {
         }
     }
 
-    fn request_head(&mut self, buf: &[u8], msg_ts: Timestamp, ts: Timestamp, out: &mut Vec<Record>) {
+    fn request_head(
+        &mut self,
+        buf: &[u8],
+        msg_ts: Timestamp,
+        ts: Timestamp,
+        out: &mut Vec<Record>,
+    ) {
         let mut lines = lines(buf);
         let first = lines.next().unwrap_or_default();
         let mut errors = Vec::new();
@@ -794,21 +809,18 @@ impl Connection {
         let tunnel = status == 101
             || (method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status));
         let mut smuggling = errors.contains(&ParseErrorKind::WhitespaceInHeaderName);
-        let framing = if tunnel
-            || method.eq_ignore_ascii_case("HEAD")
-            || status == 204
-            || status == 304
-        {
-            Framing::None
-        } else {
-            framing(
-                &headers,
-                false,
-                status_line.version,
-                &mut errors,
-                &mut smuggling,
-            )
-        };
+        let framing =
+            if tunnel || method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 {
+                Framing::None
+            } else {
+                framing(
+                    &headers,
+                    false,
+                    status_line.version,
+                    &mut errors,
+                    &mut smuggling,
+                )
+            };
         flags.merge(self.note_head(&errors, smuggling, &notes));
         let sse = framing != Framing::None
             && media_type(&headers).as_deref() == Some("text/event-stream");
@@ -827,7 +839,15 @@ impl Connection {
         };
         if tunnel {
             flags.tunnel = true;
-            self.emit(id, request, request_ts, Some(response), Some(msg_ts), flags, out);
+            self.emit(
+                id,
+                request,
+                request_ts,
+                Some(response),
+                Some(msg_ts),
+                flags,
+                out,
+            );
             self.enter_tunnel();
             return;
         }
@@ -867,7 +887,12 @@ impl Connection {
     }
 
     /// Counts a head's errors; returns the flags they imply.
-    fn note_head(&mut self, errors: &[ParseErrorKind], smuggling: bool, notes: &HeaderNotes) -> Flags {
+    fn note_head(
+        &mut self,
+        errors: &[ParseErrorKind],
+        smuggling: bool,
+        notes: &HeaderNotes,
+    ) -> Flags {
         for e in errors {
             self.count(*e);
         }
@@ -967,7 +992,8 @@ impl Connection {
                 let h = &mut self.halves[role];
                 let prev = h.buf.len();
                 let take = max.saturating_sub(prev).min(data.len());
-                h.buf.extend_from_slice(data.get(..take).unwrap_or_default());
+                h.buf
+                    .extend_from_slice(data.get(..take).unwrap_or_default());
                 match section_end(&h.buf, h.scan_from) {
                     Some(end) => {
                         let section = h.buf.get(..end).unwrap_or_default();
@@ -1162,7 +1188,14 @@ impl Connection {
     /// `role` lost track of message boundaries: the message being read is
     /// emitted incomplete with `mark`, then lines are scanned for the next
     /// message start.
-    fn lose_sync(&mut self, role: usize, line_ok: bool, mark: Flags, ts: Timestamp, out: &mut Vec<Record>) {
+    fn lose_sync(
+        &mut self,
+        role: usize,
+        line_ok: bool,
+        mark: Flags,
+        ts: Timestamp,
+        out: &mut Vec<Record>,
+    ) {
         self.stats.sync_losses += 1;
         let state = self.halves[role].state;
         self.halves[role].flags.merge(mark);

@@ -387,7 +387,8 @@ impl GzipStage {
                 }
                 GzState::Trailer => {
                     let take = (8 - self.trailer.len()).min(input.len());
-                    self.trailer.extend_from_slice(input.get(..take).unwrap_or_default());
+                    self.trailer
+                        .extend_from_slice(input.get(..take).unwrap_or_default());
                     input = input.get(take..).unwrap_or_default();
                     if self.trailer.len() == 8 {
                         self.check_trailer()?;
@@ -462,7 +463,8 @@ impl DeflateStage {
                 },
                 (_, None) => return Ok(true),
             };
-            let zlib = b0 & 0x0f == 8 && b0 >> 4 <= 7 && (u16::from(b0) << 8 | u16::from(b1)) % 31 == 0;
+            let zlib =
+                b0 & 0x0f == 8 && b0 >> 4 <= 7 && (u16::from(b0) << 8 | u16::from(b1)) % 31 == 0;
             let mut d = Decompress::new(zlib);
             if let Some(b0) = self.first.take() {
                 // Replay the byte held back for the sniff.
@@ -731,7 +733,9 @@ mod tests {
 
     #[test]
     fn zstd_and_brotli_bad_data_is_an_error() {
-        assert!(decode(&["zstd"], b"\x28\xb5\x2f\xfdgarbage!", 3).1.is_some());
+        assert!(decode(&["zstd"], b"\x28\xb5\x2f\xfdgarbage!", 3)
+            .1
+            .is_some());
         assert!(decode(&["br"], &[0xff; 40], 3).1.is_some());
     }
 }

@@ -304,3 +304,59 @@ pub struct Http1Stats {
     /// Bytes received after `on_close` (ignored).
     pub bytes_after_close: u64,
 }
+
+impl Http1Stats {
+    /// Adds another connection's counters to these.
+    pub fn merge(&mut self, other: &Http1Stats) {
+        let Http1Stats {
+            requests,
+            responses,
+            interim_responses,
+            exchanges,
+            sse_events,
+            sse_events_truncated,
+            parse_errors,
+            smuggling_indicators,
+            obs_folds,
+            gap_bytes,
+            sync_losses,
+            resyncs,
+            bytes_skipped,
+            tunnel_bytes,
+            tunnels,
+            http2_prior_knowledge,
+            responses_without_request,
+            requests_without_response,
+            pending_overflow,
+            bodies_truncated,
+            decode_errors,
+            direction_swaps,
+            bytes_after_close,
+        } = other;
+        self.requests += requests;
+        self.responses += responses;
+        self.interim_responses += interim_responses;
+        self.exchanges += exchanges;
+        self.sse_events += sse_events;
+        self.sse_events_truncated += sse_events_truncated;
+        for (a, b) in self.parse_errors.0.iter_mut().zip(parse_errors.0.iter()) {
+            *a += b;
+        }
+        self.smuggling_indicators += smuggling_indicators;
+        self.obs_folds += obs_folds;
+        self.gap_bytes += gap_bytes;
+        self.sync_losses += sync_losses;
+        self.resyncs += resyncs;
+        self.bytes_skipped += bytes_skipped;
+        self.tunnel_bytes += tunnel_bytes;
+        self.tunnels += tunnels;
+        self.http2_prior_knowledge += http2_prior_knowledge;
+        self.responses_without_request += responses_without_request;
+        self.requests_without_response += requests_without_response;
+        self.pending_overflow += pending_overflow;
+        self.bodies_truncated += bodies_truncated;
+        self.decode_errors += decode_errors;
+        self.direction_swaps += direction_swaps;
+        self.bytes_after_close += bytes_after_close;
+    }
+}

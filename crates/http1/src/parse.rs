@@ -75,7 +75,7 @@ pub(crate) fn is_request_line(line: &[u8]) -> bool {
     let (Some(method), Some(_target)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let Some(version) = parts.last() else {
+    let Some(version) = parts.next_back() else {
         return false;
     };
     (1..=32).contains(&method.len())
@@ -88,7 +88,9 @@ pub(crate) fn is_status_line(line: &[u8]) -> bool {
     line.len() >= 12
         && http1_version(line.get(..8).unwrap_or_default()).is_some()
         && line.get(8) == Some(&b' ')
-        && line.get(9..12).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        && line
+            .get(9..12)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
         && matches!(line.get(12), None | Some(b' ') | Some(b'\r'))
 }
 
@@ -450,7 +452,10 @@ mod tests {
     fn framing_rules() {
         assert_eq!(frame(&[], true).0, Framing::None);
         assert_eq!(frame(&[], false).0, Framing::UntilClose);
-        assert_eq!(frame(&[("Content-Length", "5")], true).0, Framing::Length(5));
+        assert_eq!(
+            frame(&[("Content-Length", "5")], true).0,
+            Framing::Length(5)
+        );
         assert_eq!(
             frame(&[("Content-Length", "5, 5"), ("content-length", "5")], true),
             (Framing::Length(5), vec![], false)
@@ -460,7 +465,10 @@ mod tests {
         assert_eq!(e, vec![ParseErrorKind::ConflictingContentLength]);
         assert!(s);
         let (f, e, s) = frame(
-            &[("Transfer-Encoding", "gzip, chunked"), ("Content-Length", "3")],
+            &[
+                ("Transfer-Encoding", "gzip, chunked"),
+                ("Content-Length", "3"),
+            ],
             true,
         );
         assert_eq!(f, Framing::Chunked);

@@ -90,7 +90,12 @@ fn byte_at_a_time_equals_one_shot() {
 fn close_delimited_response_ends_at_fin() {
     let mut c = conn();
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET / HTTP/1.0\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET / HTTP/1.0\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToClient,
         ts(2),
@@ -204,7 +209,12 @@ fn connect_tunnel_stops_parsing() {
         b"HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03\x03garbage",
         &mut out,
     );
-    c.on_data(Direction::ToServer, ts(3), b"GET / HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(3),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_close(ts(4), &mut out);
     let ex = exchanges(&out);
     assert_eq!(ex.len(), 1);
@@ -349,7 +359,12 @@ fn identity_body_over_cap_is_counted_not_kept() {
     };
     let body = vec![b'a'; 1000];
     let resp = response("HTTP/1.1 200 OK\nContent-Length: 1000\n\n", &body);
-    let out = run(&mut conn_with(false, config), b"GET / HTTP/1.1\r\n\r\n", &resp, 7);
+    let out = run(
+        &mut conn_with(false, config),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &resp,
+        7,
+    );
     let b = &exchanges(&out)[0].response.as_ref().unwrap().body;
     assert_eq!(b.data.len(), 10);
     assert_eq!((b.wire_len, b.decoded_len), (1000, 1000));
@@ -398,7 +413,12 @@ fn sse_stream_is_emitted_at_head_and_updated() {
     out.clear();
     c.on_data(Direction::ToClient, ts(3), b"data: {\"a\":", &mut out);
     assert!(out.is_empty(), "no record for a partial event");
-    c.on_data(Direction::ToClient, ts(4), b"1}\nid: 9\n\n: ping\n\n", &mut out);
+    c.on_data(
+        Direction::ToClient,
+        ts(4),
+        b"1}\nid: 9\n\n: ping\n\n",
+        &mut out,
+    );
     let up = updates(&out);
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].exchange_id, id);
@@ -420,7 +440,12 @@ fn sse_stream_is_emitted_at_head_and_updated() {
 fn sse_stream_ended_by_fin_after_whole_events_is_complete() {
     let mut c = conn();
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET /sse HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /sse HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToClient,
         ts(2),
@@ -432,14 +457,22 @@ fn sse_stream_ended_by_fin_after_whole_events_is_complete() {
     assert_eq!(up.len(), 1);
     assert!(up[0].end && up[0].events.is_empty());
     assert_eq!(up[0].flags, Default::default());
-    assert_eq!(exchanges(&out)[0].response.as_ref().unwrap().sse_events, vec![ev("a")]);
+    assert_eq!(
+        exchanges(&out)[0].response.as_ref().unwrap().sse_events,
+        vec![ev("a")]
+    );
 }
 
 #[test]
 fn sse_stream_cut_by_close_is_incomplete() {
     let mut c = conn();
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET /sse HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /sse HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToClient,
         ts(2),
@@ -454,7 +487,9 @@ fn sse_stream_cut_by_close_is_incomplete() {
 
 #[test]
 fn sse_gzip_stream_across_splits() {
-    let events: String = (0..50).map(|i| format!("id: {i}\ndata: event {i}\n\n")).collect();
+    let events: String = (0..50)
+        .map(|i| format!("id: {i}\ndata: event {i}\n\n"))
+        .collect();
     let wire = gzip(events.as_bytes());
     let resp = response(
         "HTTP/1.1 200 OK\nContent-Type: text/event-stream\nContent-Encoding: gzip\nTransfer-Encoding: chunked\n\n",
@@ -464,7 +499,14 @@ fn sse_gzip_stream_across_splits() {
     for step in [1, 5, 100000] {
         let out = run(&mut conn(), b"GET / HTTP/1.1\r\n\r\n", &resp, step);
         let ex = normalize(&out);
-        let got: Vec<_> = ex[0].response.as_ref().unwrap().sse_events.iter().map(|e| e.data.clone()).collect();
+        let got: Vec<_> = ex[0]
+            .response
+            .as_ref()
+            .unwrap()
+            .sse_events
+            .iter()
+            .map(|e| e.data.clone())
+            .collect();
         assert_eq!(got, want, "step {step}");
         assert!(!ex[0].flags.incomplete);
     }
@@ -478,7 +520,12 @@ fn endless_sse_stream_stays_bounded() {
     };
     let mut c = conn_with(false, config);
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET /sse HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /sse HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToClient,
         ts(2),
@@ -525,12 +572,7 @@ fn gap_in_content_length_body_continues() {
         &mut out,
     );
     c.on_gap(Direction::ToClient, 4, &mut out);
-    c.on_data(
-        Direction::ToClient,
-        ts(3),
-        b"hij" as &[u8],
-        &mut out,
-    );
+    c.on_data(Direction::ToClient, ts(3), b"hij" as &[u8], &mut out);
     c.on_data(
         Direction::ToClient,
         ts(3),
@@ -585,7 +627,12 @@ fn gap_in_chunked_framing_resyncs() {
 fn gap_inside_chunk_data_continues() {
     let mut c = conn();
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET /a HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /a HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToClient,
         ts(2),
@@ -604,7 +651,12 @@ fn gap_inside_chunk_data_continues() {
 fn gap_in_request_head_loses_that_request_only() {
     let mut c = conn();
     let mut out = Vec::new();
-    c.on_data(Direction::ToServer, ts(1), b"GET /a HTTP/1.1\r\nHo", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /a HTTP/1.1\r\nHo",
+        &mut out,
+    );
     c.on_gap(Direction::ToServer, 100, &mut out);
     c.on_data(
         Direction::ToServer,
@@ -652,7 +704,11 @@ fn midstream_pickup_finds_the_next_message() {
     assert!(ex[0].request.is_none());
     assert!(ex[0].flags.midstream);
     assert_eq!(ex[0].response.as_ref().unwrap().body.data, b"hi");
-    assert_eq!(ex[1].path(), Some("/x"), "POST line was inside another line");
+    assert_eq!(
+        ex[1].path(),
+        Some("/x"),
+        "POST line was inside another line"
+    );
     assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"yes");
     assert!(c.stats().bytes_skipped > 0);
 }
@@ -667,7 +723,12 @@ fn midstream_reversed_directions_are_swapped() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
         &mut out,
     );
-    c.on_data(Direction::ToClient, ts(2), b"GET /two HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToClient,
+        ts(2),
+        b"GET /two HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     c.on_data(
         Direction::ToServer,
         ts(3),
@@ -687,11 +748,18 @@ fn midstream_reversed_directions_are_swapped() {
 #[test]
 fn unsolicited_response_is_malformed() {
     let mut c = conn();
-    let out = run(&mut c, b"", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1);
+    let out = run(
+        &mut c,
+        b"",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        1,
+    );
     let ex = exchanges(&out);
     assert!(ex[0].request.is_none() && ex[0].flags.malformed);
     assert_eq!(
-        c.stats().parse_errors.get(ParseErrorKind::UnsolicitedResponse),
+        c.stats()
+            .parse_errors
+            .get(ParseErrorKind::UnsolicitedResponse),
         1
     );
 }
@@ -706,7 +774,12 @@ fn oversized_head_is_counted_and_skipped() {
     let mut reqs = b"GET /big HTTP/1.1\r\nX-Big: ".to_vec();
     reqs.extend(vec![b'a'; 5000]);
     reqs.extend_from_slice(b"\r\n\r\nGET /ok HTTP/1.1\r\n\r\n");
-    let out = run(&mut c, &reqs, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100);
+    let out = run(
+        &mut c,
+        &reqs,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        100,
+    );
     let ex = exchanges(&out);
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].path(), Some("/ok"));
@@ -745,7 +818,9 @@ fn chunk_size_overflow_is_an_error_and_resyncs() {
     assert!(ex[0].flags.malformed && ex[0].flags.incomplete);
     assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"q");
     assert_eq!(
-        c.stats().parse_errors.get(ParseErrorKind::ChunkSizeOverflow),
+        c.stats()
+            .parse_errors
+            .get(ParseErrorKind::ChunkSizeOverflow),
         1
     );
 }
@@ -804,7 +879,9 @@ fn pending_queue_is_capped() {
     let mut out = Vec::new();
     c.on_data(Direction::ToServer, ts(1), &reqs, &mut out);
     assert_eq!(exchanges(&out).len(), 3);
-    assert!(exchanges(&out).iter().all(|e| e.flags.incomplete && e.response.is_none()));
+    assert!(exchanges(&out)
+        .iter()
+        .all(|e| e.flags.incomplete && e.response.is_none()));
     assert_eq!(c.stats().pending_overflow, 3);
 }
 
@@ -813,7 +890,12 @@ fn data_after_close_is_ignored() {
     let mut c = conn();
     let mut out = Vec::new();
     c.on_close(ts(1), &mut out);
-    c.on_data(Direction::ToServer, ts(2), b"GET / HTTP/1.1\r\n\r\n", &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(2),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
     assert!(out.is_empty());
     assert_eq!(c.stats().bytes_after_close, 18);
 }
@@ -830,7 +912,12 @@ fn exchange_ids_are_unique_across_connections() {
             std::sync::Arc::new(Http1Config::default()),
             ids.clone(),
         );
-        let out = run(&mut c, &b"GET / HTTP/1.1\r\n\r\n".repeat(3), b"", usize::MAX);
+        let out = run(
+            &mut c,
+            &b"GET / HTTP/1.1\r\n\r\n".repeat(3),
+            b"",
+            usize::MAX,
+        );
         for r in &out {
             if let Record::Exchange(e) = r {
                 assert!(seen.insert(e.id));

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use shadowmcp_exchange::{Exchange, Flow, Origin, Record, SseEvent, SseUpdate, Timestamp, Transport};
+use shadowmcp_exchange::{
+    Exchange, Flow, Origin, Record, SseEvent, SseUpdate, Timestamp, Transport,
+};
 use shadowmcp_http1::{Connection, Direction, ExchangeIds, Http1Config};
 
 pub fn flow() -> Flow {
@@ -80,7 +82,11 @@ pub fn normalize(records: &[Record]) -> Vec<Exchange> {
     for r in records {
         match r {
             Record::Exchange(e) => {
-                assert!(!by_id.contains_key(&e.id), "exchange id {} emitted twice", e.id);
+                assert!(
+                    !by_id.contains_key(&e.id),
+                    "exchange id {} emitted twice",
+                    e.id
+                );
                 order.push(e.id);
                 by_id.insert(e.id, (**e).clone());
             }
@@ -106,7 +112,10 @@ pub fn normalize(records: &[Record]) -> Vec<Exchange> {
             assert!(ended.contains_key(id), "stream {id} never ended");
         }
     }
-    order.into_iter().filter_map(|id| by_id.remove(&id)).collect()
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
@@ -153,8 +162,8 @@ pub fn response(head: &str, body: &[u8]) -> Vec<u8> {
     v
 }
 
-/// A pipelined mix: (requests, responses, number of exchanges).
-pub fn pipelined_mix() -> (Vec<u8>, Vec<u8>) {
+/// A pipelined mix as (requests, responses), one element per exchange.
+pub fn pipelined_parts() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let gz = gzip(&b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}".repeat(20));
     let reqs = [
         "GET /chunked HTTP/1.1\r\nHost: a.example\r\n\r\n",
@@ -166,29 +175,40 @@ pub fn pipelined_mix() -> (Vec<u8>, Vec<u8>) {
         "GET /sse HTTP/1.1\r\nHost: a.example\r\nAccept: text/event-stream\r\n\r\n",
         "GET /last HTTP/1.0\r\nHost: a.example\r\n\r\n",
     ]
-    .concat()
-    .into_bytes();
-    let mut resps = Vec::new();
-    resps.extend(response(
+    .iter()
+    .map(|r| r.as_bytes().to_vec())
+    .collect();
+    let mut resps: Vec<Vec<u8>> = Vec::new();
+    resps.push(response(
         "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n",
         b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n",
     ));
-    resps.extend(response(
+    resps.push(response(
         &format!(
             "HTTP/1.1 200 OK\nContent-Encoding: gzip\nContent-Length: {}\n\n",
             gz.len()
         ),
         &gz,
     ));
-    resps.extend(response("HTTP/1.1 200 OK\nContent-Length: 1000\n\n", b""));
-    resps.extend(response("HTTP/1.1 204 No Content\n\n", b""));
-    resps.extend(response("HTTP/1.1 304 Not Modified\nContent-Length: 50\n\n", b""));
-    resps.extend(response("HTTP/1.1 100 Continue\n\n", b""));
-    resps.extend(response("HTTP/1.1 200 OK\nContent-Length: 2\n\n", b"ok"));
-    resps.extend(response(
+    resps.push(response("HTTP/1.1 200 OK\nContent-Length: 1000\n\n", b""));
+    resps.push(response("HTTP/1.1 204 No Content\n\n", b""));
+    resps.push(response(
+        "HTTP/1.1 304 Not Modified\nContent-Length: 50\n\n",
+        b"",
+    ));
+    let mut cont = response("HTTP/1.1 100 Continue\n\n", b"");
+    cont.extend(response("HTTP/1.1 200 OK\nContent-Length: 2\n\n", b"ok"));
+    resps.push(cont);
+    resps.push(response(
         "HTTP/1.1 200 OK\nContent-Type: text/event-stream; charset=utf-8\nTransfer-Encoding: chunked\n\n",
         &chunked(&[b"data: one\n\ndata: ", b"two\r\n\r\n"]),
     ));
-    resps.extend(response("HTTP/1.0 200 OK\n\n", b"until the end"));
+    resps.push(response("HTTP/1.0 200 OK\n\n", b"until the end"));
     (reqs, resps)
+}
+
+/// The pipelined mix as two byte streams.
+pub fn pipelined_mix() -> (Vec<u8>, Vec<u8>) {
+    let (q, r) = pipelined_parts();
+    (q.concat(), r.concat())
 }
