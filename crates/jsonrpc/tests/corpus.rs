@@ -1099,6 +1099,18 @@ fn deep_nesting_does_not_overflow() {
     let r = a(&deep_args);
     assert_eq!(r.evidence, Strong);
     assert_eq!(r.signals, [McpMethod, ToolCall, RecoveredParse]);
+    // 10,000 levels of params before the method: the subtree is skipped, the
+    // method after it still read.
+    let deep_first = format!(
+        r#"{{"params":{{"a":{}{}}},"jsonrpc":"2.0","id":1,"method":"tools/list"}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let r = a(&deep_first);
+    assert_eq!(
+        (r.evidence, r.methods.as_slice()),
+        (Strong, &["tools/list".to_string()][..])
+    );
     // A configured depth below serde_json's.
     let limits = Limits {
         max_depth: 2,
