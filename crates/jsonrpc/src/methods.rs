@@ -29,6 +29,22 @@ pub mod era {
         ("2025-11-25", V2025_11_25),
         ("2026-07-28", V2026_07_28),
     ];
+
+    /// The era bit of a `protocolVersion` string, if it names a published era.
+    pub fn from_version(version: &str) -> Option<u8> {
+        NAMES
+            .iter()
+            .find(|(name, _)| *name == version)
+            .map(|(_, bit)| *bit)
+    }
+}
+
+impl MethodInfo {
+    /// Whether the method exists in the era named by `version`
+    /// (`None` for an unknown version).
+    pub fn in_version(&self, version: &str) -> Option<bool> {
+        era::from_version(version).map(|bit| self.eras & bit != 0)
+    }
 }
 
 /// How much a method name alone says about MCP.
@@ -273,6 +289,16 @@ mod tests {
         );
         assert_eq!(era_of("tools/call"), Some(era::ALL));
         assert_eq!(era_of("textDocument/didOpen"), None);
+    }
+
+    #[test]
+    fn version_lookup() {
+        assert_eq!(era::from_version("2025-06-18"), Some(era::V2025_06_18));
+        assert_eq!(era::from_version("2025-06-19"), None);
+        let init = lookup_method("initialize").unwrap();
+        assert_eq!(init.in_version("2024-11-05"), Some(true));
+        assert_eq!(init.in_version("2026-07-28"), Some(false));
+        assert_eq!(init.in_version("1.0"), None);
     }
 
     #[test]
