@@ -25,6 +25,10 @@ const SERVER: usize = 1;
 /// this many steps without progress a byte is skipped.
 const MAX_STALLED_STEPS: u32 = 8;
 
+/// SSE bodies are fed in pieces of at most this size, with events handed
+/// out in between.
+const SSE_FEED_PIECE: usize = 16 << 10;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chunk {
     /// Reading a chunk-size line.
@@ -89,7 +93,8 @@ impl Sink for BodySink {
             } => {
                 *decoded_len = decoded_len.saturating_add(d.len() as u64);
                 parser.feed(d);
-                true
+                // An overflow means a decoder expands without bound: stop it.
+                !parser.overflowed()
             }
         }
     }
@@ -209,6 +214,8 @@ struct Half {
     scan_from: usize,
     /// Time of the first byte of the message being read.
     msg_ts: Option<Timestamp>,
+    /// Input position (see [`Connection::set_position`]) of that byte.
+    msg_pos: u64,
     body: Option<BodyReader>,
     /// Flags of the message being read.
     flags: Flags,
@@ -234,6 +241,7 @@ impl Half {
             buf: Vec::new(),
             scan_from: 0,
             msg_ts: None,
+            msg_pos: 0,
             body: None,
             flags: Flags::default(),
             trailers: Headers::default(),
@@ -253,6 +261,7 @@ struct Pending {
     id: u64,
     request: Request,
     ts: Timestamp,
+    position: u64,
     flags: Flags,
     /// The whole request has been read.
     done: bool,
@@ -267,7 +276,19 @@ struct CurResponse {
     request_ts: Option<Timestamp>,
     response: Response,
     response_ts: Timestamp,
+    position: u64,
     flags: Flags,
+}
+
+/// Everything an exchange record is built from.
+struct Parts {
+    id: u64,
+    request: Option<Request>,
+    request_ts: Option<Timestamp>,
+    response: Option<Response>,
+    response_ts: Option<Timestamp>,
+    flags: Flags,
+    position: u64,
 }
 
 /// The open `text/event-stream` response.
@@ -298,6 +319,7 @@ pub struct Connection {
     stream: Option<OpenStream>,
     stats: Http1Stats,
     last_ts: Timestamp,
+    position: u64,
     closed: bool,
 }
 
@@ -311,6 +333,7 @@ impl Connection {
         config: Arc<Http1Config>,
         ids: ExchangeIds,
     ) -> Connection {
+        let origin_position = origin.position;
         Connection {
             flow,
             origin,
@@ -326,8 +349,16 @@ impl Connection {
             stream: None,
             stats: Http1Stats::default(),
             last_ts: Timestamp::default(),
+            position: origin_position,
             closed: false,
         }
+    }
+
+    /// Sets the input position (e.g. packet number) of the data fed next;
+    /// each exchange's `origin.position` is the position of its first byte
+    /// (the request's, else the response's). Starts at `origin.position`.
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
     }
 
     pub fn stats(&self) -> &Http1Stats {
@@ -534,6 +565,7 @@ impl Connection {
                     h.buf.clear();
                     h.scan_from = 0;
                     h.msg_ts = Some(ts);
+                    h.msg_pos = self.position;
                 }
                 blank
             }
@@ -558,16 +590,26 @@ impl Connection {
     }
 
     fn feed_body(&mut self, role: usize, ts: Timestamp, data: &[u8], out: &mut Vec<Record>) {
-        let Some(b) = self.halves[role].body.as_mut() else {
-            return;
+        let limit = self.config.max_sse_event_bytes.max(1);
+        let is_sse = self.halves[role]
+            .body
+            .as_mut()
+            .is_some_and(|b| b.sse().is_some());
+        // SSE bodies go in pieces so a big read cannot pile up events.
+        let piece = if is_sse {
+            limit.min(SSE_FEED_PIECE)
+        } else {
+            data.len().max(1)
         };
-        b.feed(data);
-        let full = b
-            .sse()
-            .is_some_and(|p| p.pending_bytes() >= self.config.max_sse_event_bytes);
-        if full {
-            // Hand out a big batch early so memory stays bounded.
-            self.flush_stream(ts, out);
+        for part in data.chunks(piece) {
+            let Some(b) = self.halves[role].body.as_mut() else {
+                return;
+            };
+            b.feed(part);
+            if b.sse().is_some_and(|p| p.pending_bytes() >= limit) {
+                // Hand out a big batch early so memory stays bounded.
+                self.flush_stream(ts, out);
+            }
         }
     }
 
@@ -624,11 +666,12 @@ impl Connection {
     fn head_complete(&mut self, role: usize, ts: Timestamp, out: &mut Vec<Record>) {
         let buf = std::mem::take(&mut self.halves[role].buf);
         let msg_ts = self.halves[role].msg_ts.take().unwrap_or(ts);
+        let msg_pos = self.halves[role].msg_pos;
         self.halves[role].scan_from = 0;
         if role == CLIENT {
-            self.request_head(&buf, msg_ts, ts, out);
+            self.request_head(&buf, (msg_ts, msg_pos), ts, out);
         } else {
-            self.response_head(&buf, msg_ts, ts, out);
+            self.response_head(&buf, (msg_ts, msg_pos), ts, out);
         }
         // Keep the allocation for the next head.
         let h = &mut self.halves[role];
@@ -641,7 +684,7 @@ impl Connection {
     fn request_head(
         &mut self,
         buf: &[u8],
-        msg_ts: Timestamp,
+        (msg_ts, msg_pos): (Timestamp, u64),
         ts: Timestamp,
         out: &mut Vec<Record>,
     ) {
@@ -704,6 +747,7 @@ impl Connection {
             id,
             request,
             ts: msg_ts,
+            position: msg_pos,
             flags: Flags::default(),
             done: false,
             may_switch,
@@ -733,7 +777,7 @@ impl Connection {
     fn response_head(
         &mut self,
         buf: &[u8],
-        msg_ts: Timestamp,
+        (msg_ts, msg_pos): (Timestamp, u64),
         ts: Timestamp,
         out: &mut Vec<Record>,
     ) {
@@ -768,6 +812,7 @@ impl Connection {
         let mut flags = Flags::default();
         let mut request = None;
         let mut request_ts = None;
+        let mut position = msg_pos;
         let mut method = String::new();
         let mut release_held = false;
         let id = match self.queue.pop_front() {
@@ -787,6 +832,7 @@ impl Connection {
                 release_held = p.may_switch && p.done;
                 method = p.request.method.clone();
                 request_ts = Some(p.ts);
+                position = p.position;
                 request = Some(p.request);
                 p.id
             }
@@ -839,22 +885,31 @@ impl Connection {
         };
         if tunnel {
             flags.tunnel = true;
-            self.emit(
+            let parts = Parts {
                 id,
                 request,
                 request_ts,
-                Some(response),
-                Some(msg_ts),
+                response: Some(response),
+                response_ts: Some(msg_ts),
                 flags,
-                out,
-            );
+                position,
+            };
+            self.emit(parts, out);
             self.enter_tunnel();
             return;
         }
         if sse {
             flags.streaming = true;
             response.body.encodings = list_values(&response.headers, "content-encoding");
-            let ex = self.build(id, request, request_ts, Some(response), Some(msg_ts), flags);
+            let ex = self.build(Parts {
+                id,
+                request,
+                request_ts,
+                response: Some(response),
+                response_ts: Some(msg_ts),
+                flags,
+                position,
+            });
             self.stream = Some(OpenStream {
                 id,
                 unsent: Some(ex),
@@ -868,6 +923,7 @@ impl Connection {
                 request_ts,
                 response,
                 response_ts: msg_ts,
+                position,
                 flags,
             });
         }
@@ -1044,6 +1100,7 @@ impl Connection {
         }
         if h.buf.is_empty() {
             h.msg_ts = Some(ts);
+            h.msg_pos = self.position;
         }
         h.buf.extend_from_slice(seg);
         if lf.is_none() {
@@ -1155,15 +1212,16 @@ impl Connection {
         response.trailers = trailers;
         let mut all = cur.flags;
         all.merge(flags);
-        self.emit(
-            cur.id,
-            cur.request,
-            cur.request_ts,
-            Some(response),
-            Some(cur.response_ts),
-            all,
-            out,
-        );
+        let parts = Parts {
+            id: cur.id,
+            request: cur.request,
+            request_ts: cur.request_ts,
+            response: Some(response),
+            response_ts: Some(cur.response_ts),
+            flags: all,
+            position: cur.position,
+        };
+        self.emit(parts, out);
     }
 
     fn note_body(&mut self, b: &Body) {
@@ -1338,41 +1396,33 @@ impl Connection {
         let mut flags = p.flags;
         flags.merge(mark);
         flags.incomplete = true;
-        self.emit(p.id, Some(p.request), Some(p.ts), None, None, flags, out);
+        let parts = Parts {
+            id: p.id,
+            request: Some(p.request),
+            request_ts: Some(p.ts),
+            response: None,
+            response_ts: None,
+            flags,
+            position: p.position,
+        };
+        self.emit(parts, out);
     }
 
-    fn build(
-        &self,
-        id: u64,
-        request: Option<Request>,
-        request_ts: Option<Timestamp>,
-        response: Option<Response>,
-        response_ts: Option<Timestamp>,
-        flags: Flags,
-    ) -> Box<Exchange> {
-        let mut ex = Exchange::new(id);
+    fn build(&self, parts: Parts) -> Box<Exchange> {
+        let mut ex = Exchange::new(parts.id);
         ex.origin = self.origin.clone();
+        ex.origin.position = parts.position;
         ex.flow = Some(self.flow.clone());
-        ex.request_ts = request_ts.or(response_ts);
-        ex.response_ts = response_ts;
-        ex.request = request;
-        ex.response = response;
-        ex.flags = flags;
+        ex.request_ts = parts.request_ts.or(parts.response_ts);
+        ex.response_ts = parts.response_ts;
+        ex.request = parts.request;
+        ex.response = parts.response;
+        ex.flags = parts.flags;
         Box::new(ex)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit(
-        &mut self,
-        id: u64,
-        request: Option<Request>,
-        request_ts: Option<Timestamp>,
-        response: Option<Response>,
-        response_ts: Option<Timestamp>,
-        flags: Flags,
-        out: &mut Vec<Record>,
-    ) {
-        let ex = self.build(id, request, request_ts, response, response_ts, flags);
+    fn emit(&mut self, parts: Parts, out: &mut Vec<Record>) {
+        let ex = self.build(parts);
         self.stats.exchanges += 1;
         out.push(Record::Exchange(ex));
     }

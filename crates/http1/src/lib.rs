@@ -360,3 +360,43 @@ impl Http1Stats {
         self.bytes_after_close += bytes_after_close;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_merge_adds_every_counter() {
+        let mut a = Http1Stats {
+            requests: 2,
+            bytes_after_close: 1,
+            ..Http1Stats::default()
+        };
+        a.parse_errors.add(ParseErrorKind::HeadTooLarge);
+        let mut b = a.clone();
+        b.parse_errors.add(ParseErrorKind::InvalidChunkSize);
+        a.merge(&b);
+        assert_eq!(a.requests, 4);
+        assert_eq!(a.bytes_after_close, 2);
+        assert_eq!(a.parse_errors.get(ParseErrorKind::HeadTooLarge), 2);
+        assert_eq!(a.parse_errors.get(ParseErrorKind::InvalidChunkSize), 1);
+        assert_eq!(a.parse_errors.total(), 3);
+    }
+
+    #[test]
+    fn error_kind_names_are_distinct() {
+        let names: std::collections::HashSet<_> =
+            ParseErrorKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), ParseErrorKind::ALL.len());
+        for (i, k) in ParseErrorKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+    }
+
+    #[test]
+    fn ids_are_shared_between_clones() {
+        let a = ExchangeIds::starting_at(10);
+        let b = a.clone();
+        assert_eq!((a.next_id(), b.next_id(), a.next_id()), (10, 11, 12));
+    }
+}

@@ -27,6 +27,9 @@ pub struct SseParser {
     pending_bytes: usize,
     truncated_events: u64,
     dispatched: u64,
+    /// Events not taken past this many bytes are dropped.
+    max_pending: usize,
+    overflowed: bool,
 }
 
 impl SseParser {
@@ -48,6 +51,8 @@ impl SseParser {
             pending_bytes: 0,
             truncated_events: 0,
             dispatched: 0,
+            max_pending: max_event_bytes.max(1).saturating_mul(4),
+            overflowed: false,
         }
     }
 
@@ -180,7 +185,15 @@ impl SseParser {
             id,
             retry,
         };
-        self.pending_bytes += event.data.len() + event.event.as_ref().map_or(0, String::len);
+        let size = event.data.len() + event.event.as_ref().map_or(0, String::len);
+        if self.pending_bytes.saturating_add(size) > self.max_pending {
+            // Events arrive faster than they are taken (a compressed stream
+            // that expands without bound): drop rather than grow.
+            self.overflowed = true;
+            self.truncated_events += 1;
+            return;
+        }
+        self.pending_bytes += size;
         self.dispatched += 1;
         self.events.push(event);
     }
@@ -201,7 +214,13 @@ impl SseParser {
         self.bom.len() + self.line.len() + self.data.len() + self.pending_bytes
     }
 
-    /// Events cut by the size cap so far.
+    /// True once events were dropped because they were not taken in time
+    /// (more than four times `max_event_bytes` pending).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Events cut by the size cap or dropped so far.
     pub fn truncated_events(&self) -> u64 {
         self.truncated_events
     }

@@ -926,3 +926,133 @@ fn exchange_ids_are_unique_across_connections() {
     }
     assert_eq!(seen.len(), 9);
 }
+
+#[test]
+fn origin_position_is_that_of_the_first_byte() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.set_position(5);
+    c.on_data(Direction::ToServer, ts(1), b"GET /a HTTP/1.1\r\n", &mut out);
+    c.set_position(6);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"\r\nGET /b HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    c.set_position(9);
+    c.on_data(
+        Direction::ToClient,
+        ts(2),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        &mut out,
+    );
+    let ex = exchanges(&out);
+    let pos: Vec<u64> = ex.iter().map(|e| e.origin.position).collect();
+    assert_eq!(pos, vec![5, 6, 9], "the third response has no request");
+}
+
+fn bomb_body(enc: &str, wire: &[u8], cap: usize) -> (shadowmcp_exchange::Body, usize) {
+    let config = Http1Config {
+        max_body: cap,
+        ..Http1Config::default()
+    };
+    let mut c = conn_with(false, config);
+    let resp = response(
+        &format!(
+            "HTTP/1.1 200 OK\nContent-Encoding: {enc}\nContent-Length: {}\n\n",
+            wire.len()
+        ),
+        wire,
+    );
+    let mut out = Vec::new();
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    let mut peak = 0;
+    for piece in resp.chunks(4096) {
+        c.on_data(Direction::ToClient, ts(2), piece, &mut out);
+        peak = peak.max(c.buffered_bytes());
+    }
+    c.on_close(ts(3), &mut out);
+    let body = exchanges(&out)[0].response.as_ref().unwrap().body.clone();
+    (body, peak)
+}
+
+#[test]
+fn brotli_zstd_and_stacked_bombs_stay_under_the_cap() {
+    let zeros = vec![0u8; 64 << 20];
+    let cap = 256 << 10;
+    for (enc, wire) in [
+        ("br", brotli(&zeros)),
+        ("zstd", zstd(&zeros)),
+        ("gzip, zstd", zstd(&gzip(&zeros))),
+    ] {
+        let (body, peak) = bomb_body(enc, &wire, cap);
+        assert!(body.truncated, "{enc}");
+        assert_eq!(body.data.len(), cap, "{enc}");
+        assert!(
+            body.decoded_len < 2 * cap as u64,
+            "{enc}: {}",
+            body.decoded_len
+        );
+        assert!(peak <= cap, "{enc}: {peak}");
+    }
+}
+
+#[test]
+fn compressed_sse_bomb_is_cut_not_buffered() {
+    let config = Http1Config {
+        max_sse_event_bytes: 64 << 10,
+        ..Http1Config::default()
+    };
+    let events = "data: ping\n\n".repeat(100_000);
+    let member = gzip(events.as_bytes());
+    let wire = member.repeat(50);
+    let resp = response(
+        &format!(
+            "HTTP/1.1 200 OK\nContent-Type: text/event-stream\nContent-Encoding: gzip\nContent-Length: {}\n\n",
+            wire.len()
+        ),
+        &wire,
+    );
+    let mut c = conn_with(false, config);
+    let mut out = Vec::new();
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    let mut delivered = 0;
+    let mut end = None;
+    for piece in resp.chunks(64 << 10) {
+        c.on_data(Direction::ToClient, ts(2), piece, &mut out);
+        assert!(
+            c.buffered_bytes() <= 4 * (64 << 10),
+            "{}",
+            c.buffered_bytes()
+        );
+        delivered += normalize_events(&out);
+        if let Some(u) = updates(&out).into_iter().find(|u| u.end) {
+            end = Some(u.clone());
+        }
+        out.clear();
+    }
+    let end = end.expect("the stream ended with its body");
+    assert!(end.flags.truncated);
+    assert!(delivered < 50 * 100_000);
+    assert!(c.stats().sse_events_truncated > 0);
+}
+
+fn normalize_events(out: &[Record]) -> usize {
+    out.iter()
+        .map(|r| match r {
+            Record::Exchange(e) => e.response.as_ref().map_or(0, |r| r.sse_events.len()),
+            Record::SseUpdate(u) => u.events.len(),
+        })
+        .sum()
+}
