@@ -131,7 +131,7 @@ impl Reassembler {
 
     /// Connections currently open.
     pub fn active_conns(&self) -> usize {
-        self.conns.len() - self.closed_count
+        self.conns.len().saturating_sub(self.closed_count)
     }
 
     /// Estimate of the heap memory held, in bytes: the connection table and
@@ -229,7 +229,7 @@ impl Reassembler {
             Action::Ignore => return,
             Action::ReplaceClosed => {
                 self.conns.remove(&key);
-                self.closed_count -= 1;
+                self.closed_count = self.closed_count.saturating_sub(1);
                 self.open(key, src_is_a, seg, sink);
             }
             Action::Supersede(reason) => {
@@ -423,7 +423,7 @@ impl Reassembler {
         match self.conns.get(&key) {
             Some(c) if c.closed && c.serial == serial => {
                 self.conns.remove(&key);
-                self.closed_count -= 1;
+                self.closed_count = self.closed_count.saturating_sub(1);
                 true
             }
             _ => false,
