@@ -186,10 +186,7 @@ pub(crate) fn inspect(
                 continue;
             }
             let a = analyze(data, limits);
-            if counts
-                && a.evidence == Evidence::None
-                && (a.kind < PayloadKind::JsonRpc || a.has(Signal::JsonRpcOther))
-            {
+            if counts && shows_not_mcp(&a) {
                 note_counter("non_mcp_payload", &mut counter);
             }
             if looks_json || a.kind == PayloadKind::JsonRpc {
@@ -224,9 +221,7 @@ pub(crate) fn inspect(
             continue;
         }
         let a = analyze_sse_event(ev.event.as_deref(), scan, limits);
-        if a.evidence == Evidence::None
-            && (a.kind < PayloadKind::JsonRpc || a.has(Signal::JsonRpcOther))
-        {
+        if shows_not_mcp(&a) {
             note_counter("non_mcp_payload", &mut counter);
         }
         if c.uses_json_pointer
@@ -288,6 +283,7 @@ pub(crate) fn inspect(
             category: rule.category.clone(),
             severity: rule.severity,
             confidence: rule.confidence,
+            circumstantial: rule.circumstantial,
         };
         if rule.circumstantial && counter.is_some() {
             suppressed.push(m);
@@ -342,6 +338,16 @@ pub(crate) fn inspect(
         d.protocol_version = None;
     }
     d
+}
+
+/// A payload that was read completely and is plain JSON, non-JSON, or
+/// JSON-RPC of no known protocol, with no MCP evidence. A payload cut by a
+/// cap or recovered from broken JSON proves nothing either way.
+fn shows_not_mcp(a: &Analysis) -> bool {
+    a.evidence == Evidence::None
+        && !a.truncated
+        && !a.has(Signal::RecoveredParse)
+        && (a.kind < PayloadKind::JsonRpc || a.has(Signal::JsonRpcOther))
 }
 
 fn transport_of(d: &Detection, ex: &Exchange, a: &Analysis) -> &'static str {

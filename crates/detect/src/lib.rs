@@ -100,6 +100,8 @@ pub struct RuleMatch {
     /// 1 (high) .. 3 (low).
     pub severity: u8,
     pub confidence: Confidence,
+    /// The rule yields to counter-evidence (see `docs/rules.md`).
+    pub circumstantial: bool,
 }
 
 /// Transports a [`Detection`] can name.
@@ -163,6 +165,10 @@ impl Detection {
     /// Folds a later detection of the same exchange (e.g. of its SSE
     /// updates) into this one: matches united by id, confidence the maximum,
     /// lists united (capped at [`MAX_LIST`]), first-known scalars kept.
+    ///
+    /// Counter-evidence found later (a `/sse` stream whose events turn out
+    /// not to be MCP) suppresses the circumstantial matches found earlier,
+    /// unless some non-circumstantial rule matched.
     pub fn merge(&mut self, other: Detection) {
         for m in other.matches {
             if !self.matches.iter().any(|x| x.id == m.id) {
@@ -182,6 +188,11 @@ impl Detection {
         }
         self.matches.sort_by_key(rank);
         self.confidence = self.confidence.max(other.confidence);
+        self.counter_evidence = self.counter_evidence.or(other.counter_evidence);
+        if self.counter_evidence.is_some() && self.matches.iter().all(|m| m.circumstantial) {
+            self.suppressed.append(&mut self.matches);
+            self.confidence = None;
+        }
         self.category = self.strongest().map(|m| m.category.clone());
         for m in other.methods {
             push_unique(&mut self.methods, m);
@@ -209,7 +220,6 @@ impl Detection {
         if !self.is_mcp() {
             self.transport = None;
         }
-        self.counter_evidence = self.counter_evidence.or(other.counter_evidence);
         self.scan_truncated |= other.scan_truncated;
     }
 }
@@ -301,6 +311,7 @@ mod tests {
             category: format!("c{id}"),
             severity: sev,
             confidence: c,
+            circumstantial: c == Confidence::Low,
         }
     }
 
@@ -353,6 +364,34 @@ mod tests {
         assert_eq!(a.session_id.as_deref(), Some("s1"));
         assert_eq!(a.protocol_version.as_deref(), Some("2025-06-18"));
         assert_eq!(a.transport, Some(transport::LEGACY_SSE));
+    }
+
+    #[test]
+    fn later_counter_evidence_suppresses_earlier_circumstantial_matches() {
+        let mut head = Detection {
+            matches: vec![m(1011, Confidence::Low, 3)],
+            confidence: Some(Confidence::Low),
+            category: Some("c1011".into()),
+            transport: Some(transport::UNKNOWN),
+            ..Detection::default()
+        };
+        let mut strong = head.clone();
+        let update = Detection {
+            suppressed: vec![m(1011, Confidence::Low, 3)],
+            counter_evidence: Some("non_mcp_payload"),
+            ..Detection::default()
+        };
+        head.merge(update.clone());
+        assert!(!head.is_mcp());
+        assert_eq!(head.category, None);
+        assert_eq!(head.transport, None);
+        assert_eq!(head.suppressed.len(), 1);
+        // A non-circumstantial match keeps everything.
+        strong.matches.push(m(2001, Confidence::High, 2));
+        strong.confidence = Some(Confidence::High);
+        strong.merge(update);
+        assert_eq!(strong.confidence, Some(Confidence::High));
+        assert_eq!(strong.matches.len(), 2);
     }
 
     #[test]

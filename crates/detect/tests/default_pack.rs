@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use shadowmcp_detect::{transport, Confidence};
+use shadowmcp_detect::{transport, Confidence, DetectConfig, Detector, JsonRpcLimits};
 use shadowmcp_rules::RulePack;
 
 #[test]
@@ -395,9 +395,9 @@ fn r3001_mcp_method() {
 }
 
 #[test]
-fn r3002_r3004_r3102_r3103_initialize() {
+fn r3002_r3004_r3103_initialize() {
     let d = inspect(&post("h.example", "/x", INIT));
-    assert_eq!(ids(&d), [3002, 3004, 3102, 3103]);
+    assert_eq!(ids(&d), [3002, 3004, 3103]);
     assert_eq!(d.confidence, Some(Confidence::High));
     assert_eq!(d.protocol_version.as_deref(), Some("2025-06-18"));
     assert_eq!(
@@ -406,10 +406,32 @@ fn r3002_r3004_r3102_r3103_initialize() {
     );
     // Version not a date (ACP-like integer): no 3002/3103.
     let acp = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":1,"clientCapabilities":{"fs":{"readTextFile":true}},"clientInfo":{"name":"c","version":"1"}}}"#;
-    let d = inspect(&post("h.example", "/x", acp));
+    let d = inspect(&post("h.example", "/mcp", acp));
     assert!(!d.is_mcp(), "{d:?}");
-    assert!(d.suppressed.iter().any(|m| m.id == 3102));
     assert_eq!(d.counter_evidence, Some("near_miss_acp"));
+    assert!(d.suppressed.iter().any(|m| m.id == 1010));
+    // A generic JSON-RPC API's initialize (no MCP params) is not MCP.
+    let crm =
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"apiKey":"k","locale":"en"}}"#;
+    assert!(!inspect(&post("rpc.crm.example", "/rpc", crm)).is_mcp());
+}
+
+#[test]
+fn r3102_raw_initialize_when_the_analyzer_cannot_read_the_method() {
+    // The analyzer's own cap cuts the body before the method; the raw scan sees it.
+    let config = DetectConfig {
+        jsonrpc_limits: JsonRpcLimits {
+            max_bytes: 16,
+            ..JsonRpcLimits::default()
+        },
+        ..DetectConfig::default()
+    };
+    let det = Detector::new(&RulePack::default_pack(), config).unwrap();
+    let d = det.inspect(&post("h.example", "/x", INIT));
+    assert!(has(&d, 3102) && has(&d, 3103), "{:?}", ids(&d));
+    assert_eq!(d.confidence, Some(Confidence::Medium));
+    // When the analyzer reads the method, the parsed rules decide instead.
+    assert!(!has(&inspect(&post("h.example", "/x", INIT)), 3102));
 }
 
 #[test]

@@ -106,8 +106,12 @@ fn near_miss_json_rpc_bodies() {
 #[test]
 fn near_miss_initialize_rule_is_suppressed_not_silently_lost() {
     let lsp = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"processId":42,"rootUri":"file:///src","capabilities":{}}}"#;
-    let d = inspect(&post("lsp.example", "/", lsp));
-    assert!(d.suppressed.iter().any(|m| m.id == 3102));
+    let d = inspect(&post("lsp.example", "/mcp", lsp));
+    assert!(!d.is_mcp());
+    assert_eq!(
+        d.suppressed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [1010]
+    );
     assert_eq!(d.counter_evidence, Some("near_miss_lsp"));
 }
 
@@ -215,6 +219,30 @@ fn other_sse_feed_on_sse_path_is_not_mcp() {
     // Later events of the same feed are not MCP either.
     let d = detector().inspect_sse(&ex, &[event(None, r#"{"sym":"X","price":1}"#)]);
     assert!(!d.is_mcp());
+    // An open stream is first inspected with no events (path-only: low);
+    // the events that follow show it is not MCP, and merging says so.
+    let head = exchange(
+        Some(req(
+            "GET",
+            "stocks.example",
+            "/sse",
+            &[("Accept", "text/event-stream")],
+            b"",
+        )),
+        Some(sse_resp(vec![])),
+    );
+    let mut d = detector().inspect(&head);
+    assert_eq!(d.confidence, Some(Confidence::Low));
+    d.merge(detector().inspect_sse(
+        &head,
+        &[event(Some("tick"), r#"{"sym":"ACME","price":12.5}"#)],
+    ));
+    assert!(!d.is_mcp());
+    assert_eq!(d.counter_evidence, Some("non_mcp_payload"));
+    assert_eq!(
+        d.suppressed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [1011]
+    );
 }
 
 #[test]
