@@ -25,6 +25,11 @@ const SERVER: usize = 1;
 /// this many steps without progress a byte is skipped.
 const MAX_STALLED_STEPS: u32 = 8;
 
+/// Bound on nested rescans of a rejected head (each is shorter than the
+/// last; a start line found by scanning always parses, so one level is the
+/// norm).
+const MAX_RESCAN_DEPTH: u32 = 4;
+
 /// SSE bodies are fed in pieces of at most this size, with events handed
 /// out in between.
 const SSE_FEED_PIECE: usize = 16 << 10;
@@ -320,6 +325,8 @@ pub struct Connection {
     stats: Http1Stats,
     last_ts: Timestamp,
     position: u64,
+    /// Nesting of `rescan_after_first_line`.
+    rescan_depth: u32,
     closed: bool,
 }
 
@@ -350,6 +357,7 @@ impl Connection {
             stats: Http1Stats::default(),
             last_ts: Timestamp::default(),
             position: origin_position,
+            rescan_depth: 0,
             closed: false,
         }
     }
@@ -705,6 +713,7 @@ impl Connection {
                     ..Flags::default()
                 };
                 self.lose_sync(CLIENT, true, mark, ts, out);
+                self.rescan_after_first_line(CLIENT, buf, ts, out);
                 return;
             }
         };
@@ -791,8 +800,11 @@ impl Connection {
                     malformed: true,
                     ..Flags::default()
                 };
-                self.response_lost(mark, out);
+                if looks_like_response(first) {
+                    self.response_lost(mark, out);
+                }
                 self.lose_sync(SERVER, true, mark, ts, out);
+                self.rescan_after_first_line(SERVER, buf, ts, out);
                 return;
             }
         };
@@ -1261,7 +1273,7 @@ impl Connection {
             State::Length(_) | State::Chunked(_) | State::UntilClose => {
                 self.end_message(role, false, ts, out)
             }
-            State::Head if role == SERVER && !self.halves[SERVER].buf.is_empty() => {
+            State::Head if role == SERVER && looks_like_response(&self.halves[SERVER].buf) => {
                 self.halves[SERVER].flags = Flags::default();
                 self.response_lost(mark, out);
             }
@@ -1270,6 +1282,33 @@ impl Connection {
         if self.halves[role].state != State::Tunnel {
             self.resync(role, line_ok);
         }
+    }
+
+    /// A "head" whose first line was not a start line may hold the real
+    /// next message after that line (e.g. after a body longer than
+    /// announced): scan the rest of it again.
+    fn rescan_after_first_line(
+        &mut self,
+        role: usize,
+        head: &[u8],
+        ts: Timestamp,
+        out: &mut Vec<Record>,
+    ) {
+        let Some(lf) = head.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        let rest = head.get(lf + 1..).unwrap_or_default();
+        if rest.is_empty() {
+            return;
+        }
+        if self.rescan_depth >= MAX_RESCAN_DEPTH {
+            self.stats.bytes_skipped += rest.len() as u64;
+            return;
+        }
+        self.rescan_depth += 1;
+        let dir = self.dir_of(role);
+        self.feed(dir, ts, rest, out);
+        self.rescan_depth -= 1;
     }
 
     fn resync(&mut self, role: usize, line_ok: bool) {
@@ -1285,10 +1324,11 @@ impl Connection {
             State::Length(_) | State::Chunked(_) => self.end_message(role, false, ts, out),
             State::Head => {
                 let h = &mut self.halves[role];
+                let was_response = role == SERVER && looks_like_response(&h.buf);
                 self.stats.bytes_skipped += h.buf.len() as u64;
                 h.buf.clear();
                 h.state = State::Start;
-                if role == SERVER {
+                if was_response {
                     let mark = Flags {
                         incomplete: true,
                         ..Flags::default()
@@ -1430,6 +1470,14 @@ impl Connection {
     fn count(&mut self, kind: ParseErrorKind) {
         self.stats.parse_errors.add(kind);
     }
+}
+
+/// `buf` starts like a status line (or is a prefix of `HTTP/`): a response
+/// was being sent, so a lost head still used up a waiting request. Other
+/// bytes (e.g. a body longer than announced) do not.
+fn looks_like_response(buf: &[u8]) -> bool {
+    let n = buf.len().min(5);
+    n > 0 && buf.get(..n) == b"HTTP/".get(..n)
 }
 
 /// The size of a chunk-size line (`1*HEXDIG [BWS] [; ext]`).

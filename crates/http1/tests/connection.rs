@@ -1056,3 +1056,26 @@ fn normalize_events(out: &[Record]) -> usize {
         })
         .sum()
 }
+
+#[test]
+fn body_longer_than_announced_does_not_eat_the_next_request() {
+    let mut c = conn();
+    let out = run(
+        &mut c,
+        b"HEAD /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+        usize::MAX,
+    );
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[0].path(), Some("/a"));
+    assert!(ex[0].response.as_ref().unwrap().body.is_empty());
+    assert_eq!(ex[1].path(), Some("/b"));
+    assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"z");
+    assert_eq!(
+        c.stats()
+            .parse_errors
+            .get(ParseErrorKind::InvalidStatusLine),
+        1
+    );
+}
