@@ -87,13 +87,16 @@ pub(crate) fn inspect(
     let limits = &cfg.jsonrpc_limits;
     let mut scan_truncated = false;
     let mut counter: Option<&'static str> = None;
+    // The first reason found is kept.
     let note_counter = |reason: &'static str, counter: &mut Option<&'static str>| {
-        if counter.is_none() {
-            *counter = Some(reason);
-        }
+        counter.get_or_insert(reason);
     };
 
     let host = ex.hostname().map(|h| h.trim_end_matches('.').to_string());
+    let known = host
+        .as_deref()
+        .and_then(|h| c.known.get(h))
+        .map(Vec::as_slice);
     let full_path = req.map(|r| r.path()).unwrap_or("");
     let (path, cut) = match req {
         Some(r) => {
@@ -121,14 +124,8 @@ pub(crate) fn inspect(
         ],
         analysis: Analysis::new(limits),
         json: Vec::new(),
-        known: None,
+        known,
     };
-    // (Re-set after the struct literal moved `host`.)
-    ctx.known = ctx
-        .host
-        .as_ref()
-        .and_then(|h| c.known.get(h))
-        .map(Vec::as_slice);
 
     // Request and response bodies.
     if with_bodies {
