@@ -440,7 +440,7 @@ impl Connection {
                     h.state = State::Length(remaining - len);
                 } else {
                     self.end_message(role, true, ts, out);
-                    if len > remaining {
+                    if len > remaining && self.halves[role].state == State::Start {
                         // The gap runs into whatever followed the body.
                         self.stats.sync_losses += 1;
                         self.resync(role, true);
@@ -827,7 +827,15 @@ impl Connection {
         let mut position = msg_pos;
         let mut method = String::new();
         let mut release_held = false;
-        let id = match self.queue.pop_front() {
+        // A response cannot start before its request did: a waiting request
+        // that began later belongs to a later response (mid-stream pickup).
+        let answerable = self.queue.front().is_some_and(|p| p.ts <= msg_ts);
+        let waiting = if answerable {
+            self.queue.pop_front()
+        } else {
+            None
+        };
+        let id = match waiting {
             Some(mut p) => {
                 if !p.done {
                     // Answered before the request finished arriving.

@@ -7,6 +7,18 @@ const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
 /// Splits a decoded event stream into events. Feed bytes with
 /// [`SseParser::feed`], take finished events with [`SseParser::take_events`].
+/// Usable on its own, e.g. for event-stream bodies read from proxy logs.
+///
+/// ```
+/// use shadowmcp_http1::SseParser;
+/// let mut p = SseParser::new(1 << 20);
+/// p.feed(b"event: message\r\ndata: {\"jsonrpc\":");
+/// assert!(p.take_events().is_empty());
+/// p.feed(b"\"2.0\"}\r\n\r\n");
+/// let events = p.take_events();
+/// assert_eq!(events[0].event.as_deref(), Some("message"));
+/// assert_eq!(events[0].data, r#"{"jsonrpc":"2.0"}"#);
+/// ```
 #[derive(Debug)]
 pub struct SseParser {
     max_event_bytes: usize,

@@ -1079,3 +1079,36 @@ fn body_longer_than_announced_does_not_eat_the_next_request() {
         1
     );
 }
+
+#[test]
+fn response_older_than_the_waiting_request_is_not_paired_with_it() {
+    let mut c = conn_with(true, Http1Config::default());
+    let mut out = Vec::new();
+    // Picked up mid-stream: the request of the first response was missed,
+    // and the next request was captured before that response's bytes were
+    // delivered by the transport.
+    c.on_data(
+        Direction::ToServer,
+        ts(20),
+        b"GET /next HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    c.on_data(
+        Direction::ToClient,
+        ts(10),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold",
+        &mut out,
+    );
+    c.on_data(
+        Direction::ToClient,
+        ts(30),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew",
+        &mut out,
+    );
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    assert!(ex[0].request.is_none() && ex[0].flags.midstream);
+    assert_eq!(ex[0].response.as_ref().unwrap().body.data, b"old");
+    assert_eq!(ex[1].path(), Some("/next"));
+    assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"new");
+}
