@@ -189,11 +189,14 @@ pub fn run(args: Args) -> u8 {
 }
 
 fn matches_fail_on(ev: &Event, fail_on: Option<FailOn>) -> bool {
-    match (fail_on, ev.verdict) {
-        (Some(FailOn::Mcp), Some(_)) => true,
-        (Some(FailOn::Block), Some(Verdict::Block | Verdict::WouldBlock)) => true,
-        _ => false,
-    }
+    matches!(
+        (fail_on, ev.verdict),
+        (Some(FailOn::Mcp), Some(_))
+            | (
+                Some(FailOn::Block),
+                Some(Verdict::Block | Verdict::WouldBlock)
+            )
+    )
 }
 
 #[derive(Default)]

@@ -63,6 +63,8 @@ struct Expect {
     verdicts: Option<BTreeSet<String>>,
     /// The set of servers alerted on equals this.
     servers: Option<BTreeSet<String>>,
+    /// Every server alerted on is one of these.
+    servers_within: Option<BTreeSet<String>>,
     /// Each of these MCP methods appears in some alert.
     #[serde(default)]
     methods: Vec<String>,
@@ -250,6 +252,16 @@ fn check(expect: &Expect, events: &[Event]) -> Result<Vec<String>, String> {
         let got: BTreeSet<String> = alerts.iter().filter_map(|e| e.server.clone()).collect();
         if &got != want {
             problems.push(format!("expected servers {want:?}, got {got:?}"));
+        }
+    }
+    if let Some(allowed) = &expect.servers_within {
+        let outside: BTreeSet<String> = alerts
+            .iter()
+            .filter_map(|e| e.server.clone())
+            .filter(|s| !allowed.contains(s))
+            .collect();
+        if !outside.is_empty() {
+            problems.push(format!("alerts on unexpected servers {outside:?}"));
         }
     }
     let strings_in = |key: &str, field: Option<&str>| -> BTreeSet<String> {

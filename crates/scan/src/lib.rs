@@ -10,7 +10,11 @@
 //! [`SseUpdate`]s are inspected with its host, path and headers. An update
 //! raises an alert only when it makes the stream's detection stronger (not
 //! MCP → MCP, or a higher confidence), so a stream that never ends cannot
-//! flood the SIEM. The table of open streams is capped.
+//! flood the SIEM. A stream whose only evidence is circumstantial (`low`:
+//! a `/sse` path, an `mcp.` host) is held until its first events arrive: a
+//! stock ticker on `/sse` is then seen not to be MCP and makes no alert,
+//! while an MCP stream alerts with its events' evidence. The table of open
+//! streams is capped.
 //!
 //! LLM-provider requests that name MCP servers (`mcp_servers[].url`,
 //! `{"type":"mcp","server_url":…}`) give one alert per named server: the
@@ -19,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use shadowmcp_detect::{Detection, Detector};
+use shadowmcp_detect::{Confidence, Detection, Detector};
 use shadowmcp_exchange::{Exchange, Record, SseUpdate};
 use shadowmcp_policy::{Decision, Policy, ServerRef, Subject, Verdict};
 
@@ -84,6 +88,8 @@ pub struct ScanStats {
 struct OpenStream {
     head: Exchange,
     detection: Detection,
+    /// Confidence of the last alert raised for this stream.
+    alerted: Option<Confidence>,
 }
 
 /// Runs detection and policy over records; see the crate docs.
@@ -123,10 +129,14 @@ impl Scanner {
     fn on_exchange(&mut self, ex: &Exchange, out: &mut Vec<Event>) {
         self.stats.exchanges += 1;
         let detection = self.detector.inspect(ex);
-        if detection.is_mcp() {
+        // Circumstantial evidence on an open stream waits for its events.
+        let hold = ex.flags.streaming && detection.confidence == Some(Confidence::Low);
+        let mut alerted = None;
+        if detection.is_mcp() && !hold {
             self.stats.mcp_exchanges += 1;
             self.alert(ex, &detection, None, out);
-        } else if self.options.all {
+            alerted = detection.confidence;
+        } else if self.options.all && !hold {
             out.push(Event {
                 verdict: None,
                 signature_id: None,
@@ -136,7 +146,7 @@ impl Scanner {
             });
         }
         if ex.flags.streaming {
-            self.remember(ex, detection);
+            self.remember(ex, detection, alerted);
         }
     }
 
@@ -147,25 +157,29 @@ impl Scanner {
             return;
         };
         stream.head.flags.merge(up.flags);
-        if !up.events.is_empty() {
-            let before = stream.detection.confidence;
+        let inspected = !up.events.is_empty();
+        if inspected {
             let new = self.detector.inspect_sse(&stream.head, &up.events);
             stream.detection.merge(new);
-            if stream.detection.confidence > before {
-                if before.is_none() {
-                    self.stats.mcp_exchanges += 1;
-                }
-                let head = stream.head.clone();
-                let detection = stream.detection.clone();
-                self.alert(&head, &detection, Some(up), out);
+        }
+        // Alert when the stream's events strengthened the detection, or when
+        // a held stream ends without ever showing events.
+        let confidence = stream.detection.confidence;
+        if confidence > stream.alerted && (inspected || up.end) {
+            if stream.alerted.is_none() {
+                self.stats.mcp_exchanges += 1;
             }
+            stream.alerted = confidence;
+            let head = stream.head.clone();
+            let detection = stream.detection.clone();
+            self.alert(&head, &detection, Some(up), out);
         }
         if up.end {
             self.open.remove(&up.exchange_id);
         }
     }
 
-    fn remember(&mut self, ex: &Exchange, detection: Detection) {
+    fn remember(&mut self, ex: &Exchange, detection: Detection, alerted: Option<Confidence>) {
         while self.open.len() >= self.options.max_open_streams.max(1) {
             match self.open_order.pop_front() {
                 Some(id) => {
@@ -185,7 +199,14 @@ impl Scanner {
             r.body.data = Vec::new();
             r.sse_events = Vec::new();
         }
-        self.open.insert(ex.id, OpenStream { head, detection });
+        self.open.insert(
+            ex.id,
+            OpenStream {
+                head,
+                detection,
+                alerted,
+            },
+        );
         self.open_order.push_back(ex.id);
         if self.open_order.len() > self.open.len() * 2 + 16 {
             let open = &self.open;
