@@ -115,7 +115,8 @@ struct BodyReader {
 }
 
 impl BodyReader {
-    fn new(headers: &Headers, sse: bool, cfg: &Http1Config) -> BodyReader {
+    /// `cap`: decoded bytes to keep (for SSE, unused).
+    fn new(headers: &Headers, sse: bool, cap: usize, cfg: &Http1Config) -> BodyReader {
         let encodings = list_values(headers, "content-encoding");
         let decoder = if cfg.decode_content {
             ContentDecoder::new(&encodings, cfg.zstd_window_log_max)
@@ -130,7 +131,7 @@ impl BodyReader {
         } else {
             BodySink::Buffer(BufferSink {
                 data: Vec::new(),
-                cap: cfg.max_body,
+                cap,
                 decoded_len: 0,
                 truncated: false,
             })
@@ -730,8 +731,18 @@ impl Connection {
         let may_switch =
             start.method.eq_ignore_ascii_case("CONNECT") || headers.contains("upgrade");
         let body = match framing {
-            Framing::Length(n) if n > 0 => Some(BodyReader::new(&headers, false, &self.config)),
-            Framing::Chunked => Some(BodyReader::new(&headers, false, &self.config)),
+            Framing::Length(n) if n > 0 => Some(BodyReader::new(
+                &headers,
+                false,
+                self.request_body_cap(),
+                &self.config,
+            )),
+            Framing::Chunked => Some(BodyReader::new(
+                &headers,
+                false,
+                self.request_body_cap(),
+                &self.config,
+            )),
             _ => None,
         };
         let request = Request {
@@ -892,7 +903,12 @@ impl Connection {
             && media_type(&headers).as_deref() == Some("text/event-stream");
         let body = match framing {
             Framing::None | Framing::Length(0) | Framing::Unknown => None,
-            _ => Some(BodyReader::new(&headers, sse, &self.config)),
+            _ => Some(BodyReader::new(
+                &headers,
+                sse,
+                self.config.max_body,
+                &self.config,
+            )),
         };
         let mut response = Response {
             version: status_line.version,
@@ -960,6 +976,16 @@ impl Connection {
         if release_held {
             self.release_held(ts, out);
         }
+    }
+
+    /// Body cap of a new request: `max_body`, lowered so that the bodies of
+    /// all requests waiting for a response stay within
+    /// `max_pending_body_bytes`.
+    fn request_body_cap(&self) -> usize {
+        let queued: usize = self.queue.iter().map(|p| p.request.body.data.len()).sum();
+        self.config
+            .max_body
+            .min(self.config.max_pending_body_bytes.saturating_sub(queued))
     }
 
     /// Counts a head's errors; returns the flags they imply.

@@ -79,6 +79,11 @@ pub struct Http1Config {
     /// Requests waiting for their response (pipelining). When full the
     /// oldest is emitted without a response. Default 128.
     pub max_pending_requests: usize,
+    /// Decoded request-body bytes kept across all requests waiting for a
+    /// response; a new request body gets `max_body` or what is left of
+    /// this, whichever is less (the rest is counted, `truncated`).
+    /// Default 32 MiB.
+    pub max_pending_body_bytes: usize,
     /// Largest server-sent event (and SSE line); bigger ones are cut and
     /// flagged `truncated`. Also the batch size at which queued events are
     /// handed out early. Default 1 MiB.
@@ -105,6 +110,7 @@ impl Default for Http1Config {
             max_header_bytes: 64 << 10,
             max_headers: 256,
             max_pending_requests: 128,
+            max_pending_body_bytes: 32 << 20,
             max_sse_event_bytes: 1 << 20,
             max_chunk_line: 4 << 10,
             max_resync_line: 8 << 10,

@@ -1112,3 +1112,41 @@ fn response_older_than_the_waiting_request_is_not_paired_with_it() {
     assert_eq!(ex[1].path(), Some("/next"));
     assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"new");
 }
+
+#[test]
+fn connection_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<shadowmcp_http1::Connection>();
+    let mut c = conn();
+    let handle = std::thread::spawn(move || {
+        let out = run(&mut c, b"GET / HTTP/1.1\r\n\r\n", b"", 1);
+        exchanges(&out).len()
+    });
+    assert_eq!(handle.join().unwrap(), 1);
+}
+
+#[test]
+fn pipelined_request_bodies_share_one_budget() {
+    let config = Http1Config {
+        max_body: 100,
+        max_pending_body_bytes: 250,
+        ..Http1Config::default()
+    };
+    let mut c = conn_with(false, config);
+    let mut reqs = Vec::new();
+    for _ in 0..4 {
+        reqs.extend_from_slice(b"POST /u HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
+        reqs.extend_from_slice(&[b'b'; 100]);
+    }
+    let mut out = Vec::new();
+    c.on_data(Direction::ToServer, ts(1), &reqs, &mut out);
+    assert!(c.buffered_bytes() <= 250);
+    c.on_close(ts(2), &mut out);
+    let kept: Vec<usize> = exchanges(&out)
+        .iter()
+        .map(|e| e.request.as_ref().unwrap().body.data.len())
+        .collect();
+    assert_eq!(kept, vec![100, 100, 50, 0]);
+    let last = &exchanges(&out)[3].request.as_ref().unwrap().body;
+    assert!(last.truncated && last.decoded_len == 100);
+}
