@@ -328,6 +328,8 @@ pub struct Connection {
     position: u64,
     /// Nesting of `rescan_after_first_line`.
     rescan_depth: u32,
+    /// A response was paired with a request.
+    paired: bool,
     closed: bool,
 }
 
@@ -359,6 +361,7 @@ impl Connection {
             last_ts: Timestamp::default(),
             position: origin_position,
             rescan_depth: 0,
+            paired: false,
             closed: false,
         }
     }
@@ -838,9 +841,14 @@ impl Connection {
         let mut position = msg_pos;
         let mut method = String::new();
         let mut release_held = false;
-        // A response cannot start before its request did: a waiting request
-        // that began later belongs to a later response (mid-stream pickup).
-        let answerable = self.queue.front().is_some_and(|p| p.ts <= msg_ts);
+        // Mid-stream, until a first pair is made: a response cannot start
+        // before its request did, so a waiting request that began later
+        // belongs to a later response. (Not applied otherwise: the two
+        // directions of a tap may have skewed clocks.)
+        let answerable = self
+            .queue
+            .front()
+            .is_some_and(|p| !self.midstream || self.paired || p.ts <= msg_ts);
         let waiting = if answerable {
             self.queue.pop_front()
         } else {
@@ -864,6 +872,7 @@ impl Connection {
                 method = p.request.method.clone();
                 request_ts = Some(p.ts);
                 position = p.position;
+                self.paired = true;
                 request = Some(p.request);
                 p.id
             }

@@ -1150,3 +1150,25 @@ fn pipelined_request_bodies_share_one_budget() {
     let last = &exchanges(&out)[3].request.as_ref().unwrap().body;
     assert!(last.truncated && last.decoded_len == 100);
 }
+
+#[test]
+fn clock_skew_between_directions_does_not_break_pairing() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.on_data(
+        Direction::ToServer,
+        ts(20),
+        b"GET /a HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    // The response's timestamp is slightly earlier (tap clock skew).
+    c.on_data(
+        Direction::ToClient,
+        ts(19),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        &mut out,
+    );
+    let ex = exchanges(&out);
+    assert_eq!(ex[0].path(), Some("/a"));
+    assert_eq!(ex[0].status(), Some(200));
+}
