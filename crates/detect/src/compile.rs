@@ -177,14 +177,21 @@ impl Prefilter {
     }
 }
 
-/// Atom every request/response prefilter carries: a hit selects the body
-/// for JSON-RPC analysis whatever its content type.
-pub(crate) const JSONRPC_ATOM: &str = "jsonrpc";
+/// Atoms every request/response prefilter carries. `jsonrpc` selects a
+/// body for JSON-RPC analysis whatever its content type. Together with `mcp`
+/// and `\u` they tell when a large JSON body cannot hold an MCP message:
+/// MCP messages carry the `jsonrpc` key and provider-side MCP the text `mcp`,
+/// and only a `\u` escape could spell either without the literal.
+pub(crate) const MARKER_ATOMS: [&str; 3] = ["jsonrpc", "mcp", "\\u"];
+pub(crate) const MARK_JSONRPC: usize = 0;
+pub(crate) const MARK_MCP: usize = 1;
+pub(crate) const MARK_ESCAPE: usize = 2;
 
 pub(crate) struct Compiled {
     pub rules: Vec<CRule>,
     pub prefilters: [Prefilter; 3],
-    pub jsonrpc_atom: [usize; 2],
+    /// Atom ids of [`MARKER_ATOMS`] in the request and response prefilters.
+    pub markers: [[usize; 3]; 2],
     pub uses_json_pointer: bool,
     /// host → (catalog path, vendor) entries.
     pub known: HashMap<String, Vec<shadowmcp_rules::KnownServer>>,
@@ -192,10 +199,12 @@ pub(crate) struct Compiled {
 
 pub(crate) fn compile(pack: &RulePack) -> Result<Compiled, BuildError> {
     let mut prefilters: [Prefilter; 3] = Default::default();
-    let jsonrpc_atom = [
-        prefilters[0].atom_id(JSONRPC_ATOM),
-        prefilters[1].atom_id(JSONRPC_ATOM),
-    ];
+    let mut markers = [[0; 3]; 2];
+    for (side, ids) in markers.iter_mut().enumerate() {
+        for (slot, atom) in ids.iter_mut().zip(MARKER_ATOMS) {
+            *slot = prefilters[side].atom_id(atom);
+        }
+    }
     let mut uses_json_pointer = false;
     let mut rules = Vec::with_capacity(pack.rules().len());
     for rule in pack.rules() {
@@ -226,7 +235,7 @@ pub(crate) fn compile(pack: &RulePack) -> Result<Compiled, BuildError> {
     Ok(Compiled {
         rules,
         prefilters,
-        jsonrpc_atom,
+        markers,
         uses_json_pointer,
         known,
     })

@@ -7,7 +7,7 @@ use shadowmcp_exchange::{Exchange, Headers, SseEvent};
 use shadowmcp_jsonrpc::{analyze, analyze_sse_event, Analysis, Evidence, PayloadKind, Signal};
 use shadowmcp_rules::{Confidence, KnownServer};
 
-use crate::compile::{BodyField, CCond, CField, COp, CTest};
+use crate::compile::{BodyField, CCond, CField, COp, CTest, MARK_ESCAPE, MARK_JSONRPC, MARK_MCP};
 use crate::{rank, transport, Detection, Detector, RuleMatch};
 
 /// Everything rules can look at, extracted once per call.
@@ -166,9 +166,8 @@ pub(crate) fn inspect(
             let is_sse_body = ct
                 .as_deref()
                 .is_some_and(|t| t.starts_with("text/event-stream"));
-            let selected = looks_json
-                || is_sse_body
-                || ctx.hits[i].get(c.jsonrpc_atom[i]).copied().unwrap_or(false);
+            let marker = |k: usize| ctx.hits[i].get(c.markers[i][k]).copied().unwrap_or(false);
+            let selected = looks_json || is_sse_body || marker(MARK_JSONRPC);
             if !selected {
                 if counts {
                     note_counter(
@@ -180,6 +179,22 @@ pub(crate) fn inspect(
                         &mut counter,
                     );
                 }
+                continue;
+            }
+            // Parsing is the costly step: a large, fully scanned JSON body
+            // with no marker literal and no escape cannot hold an MCP
+            // message, so it is not parsed.
+            if !cut
+                && !is_sse_body
+                && data.len() > cfg.always_analyze_below
+                && ![MARK_JSONRPC, MARK_MCP, MARK_ESCAPE]
+                    .into_iter()
+                    .any(marker)
+            {
+                if counts {
+                    note_counter("non_mcp_payload", &mut counter);
+                }
+                ctx.bodies[i] = looks_json.then_some(scan);
                 continue;
             }
             let a = analyze(data, limits);

@@ -75,6 +75,13 @@ pub struct DetectConfig {
     /// conditions (the analyzer itself does not need the tree).
     /// Default 256 KiB.
     pub max_json_pointer_bytes: usize,
+    /// Bodies up to this size that look like JSON are always parsed by the
+    /// analyzer (for near-miss explanations). Larger ones are parsed only
+    /// when the prefilter saw `jsonrpc`, `mcp` or a `\u` escape in them (or
+    /// they exceed `max_body_scan`): without those an MCP message cannot be
+    /// in them, and parsing large JSON is the detector's costliest step.
+    /// Default 64 KiB.
+    pub always_analyze_below: usize,
     /// Limits handed to `shadowmcp_jsonrpc::analyze`.
     pub jsonrpc_limits: JsonRpcLimits,
 }
@@ -86,6 +93,7 @@ impl Default for DetectConfig {
             max_header_scan: 8 << 10,
             max_sse_events: 1024,
             max_json_pointer_bytes: 256 << 10,
+            always_analyze_below: 64 << 10,
             jsonrpc_limits: JsonRpcLimits::default(),
         }
     }

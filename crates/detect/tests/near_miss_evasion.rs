@@ -428,3 +428,45 @@ fn scan_caps_are_configurable() {
     assert!(d.matches.iter().any(|m| m.id == 3001));
     assert!(d.scan_truncated);
 }
+
+#[test]
+fn large_bodies_are_parsed_only_when_they_can_hold_mcp() {
+    let pad = r#"{"id":12345,"name":"some user","tags":["a","b"]},"#.repeat(3000);
+    // A large REST answer with no marker: not parsed (no analyzer signals), still judged.
+    let rest = format!("[{pad}{{}}]");
+    let ex = exchange(
+        Some(req("GET", "mcp.example.com", "/v1/users", &[], b"")),
+        Some(resp(200, &[JSON], rest.as_bytes())),
+    );
+    let d = inspect(&ex);
+    assert!(!d.is_mcp());
+    assert_eq!(d.counter_evidence, Some("non_mcp_payload"));
+    assert!(d.signals.is_empty(), "{:?}", d.signals);
+    // Escapes can spell "jsonrpc" without the literal: such a body is parsed.
+    let escaped = format!(
+        r#"{{"pad":[{pad}{{}}],"json\u0072pc":"2.0","id":1,"\u006dethod":"tools/call","params":{{"name":"x"}}}}"#
+    );
+    let d = inspect(&post("h.example", "/x", &escaped));
+    assert_eq!(d.confidence, Some(Confidence::High), "{:?}", d.matches);
+    // Provider-side MCP in a large LLM request is parsed too ("mcp" literal).
+    let provider = format!(
+        r#"{{"model":"m","messages":[{pad}{{}}],"mcp_servers":[{{"type":"url","url":"https://mcp.x.example/mcp","name":"x"}}]}}"#
+    );
+    let d = inspect(&post("api.anthropic.com", "/v1/messages", &provider));
+    assert_eq!(d.provider_mcp_servers, ["https://mcp.x.example/mcp"]);
+    // Only parsed payloads feed json_pointer; raising the threshold parses
+    // the plain body again.
+    let text = "format = 1\n[[rule]]\nid = 9\nname = \"n\"\nconfidence = \"high\"\nseverity = 1\ncategory = \"t\"\ncondition = { field = \"json_pointer\", pointer = \"/0/id\", equals = \"12345\" }\n";
+    let pack = RulePack::parse_str("t.toml", text).unwrap();
+    let default = Detector::new(&pack, DetectConfig::default()).unwrap();
+    assert!(!default.inspect(&ex).is_mcp());
+    let raised = Detector::new(
+        &pack,
+        DetectConfig {
+            always_analyze_below: 1 << 20,
+            ..DetectConfig::default()
+        },
+    )
+    .unwrap();
+    assert!(raised.inspect(&ex).is_mcp());
+}
