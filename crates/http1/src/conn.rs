@@ -230,7 +230,8 @@ struct Half {
     cur_seq: Option<u64>,
     held: Vec<u8>,
     held_ts: Option<Timestamp>,
-    held_lost: bool,
+    /// Bytes that did not fit in `held` (or went missing while held).
+    held_lost: u64,
     /// The next message found is the first after a mid-stream pickup.
     midstream_pending: bool,
     gap_seen: bool,
@@ -254,7 +255,7 @@ impl Half {
             cur_seq: None,
             held: Vec::new(),
             held_ts: None,
-            held_lost: false,
+            held_lost: 0,
             midstream_pending: midstream,
             gap_seen: false,
         }
@@ -433,7 +434,7 @@ impl Connection {
         let h = &mut self.halves[role];
         match h.state {
             State::Tunnel => {}
-            State::Held => h.held_lost = true,
+            State::Held => h.held_lost = h.held_lost.saturating_add(len),
             State::Length(remaining) => {
                 let in_body = len.min(remaining);
                 if let Some(b) = h.body.as_mut() {
@@ -632,11 +633,13 @@ impl Connection {
         let room = max.saturating_sub(h.held.len());
         h.held
             .extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
-        if data.len() > room && !h.held_lost {
-            h.held_lost = true;
-            self.stats
-                .parse_errors
-                .add(ParseErrorKind::HeldBytesOverflow);
+        if data.len() > room {
+            if h.held_lost == 0 {
+                self.stats
+                    .parse_errors
+                    .add(ParseErrorKind::HeldBytesOverflow);
+            }
+            h.held_lost = h.held_lost.saturating_add((data.len() - room) as u64);
         }
     }
 
@@ -1398,14 +1401,14 @@ impl Connection {
         let held = std::mem::take(&mut h.held);
         let lost = std::mem::take(&mut h.held_lost);
         let held_ts = h.held_ts.take().unwrap_or(ts);
-        if lost {
-            self.stats.sync_losses += 1;
-            self.resync(CLIENT, true);
-        } else {
-            self.halves[CLIENT].state = State::Start;
-        }
+        h.state = State::Start;
         let dir = self.dir_of(CLIENT);
+        // The held bytes start at a message boundary; what was dropped
+        // after them is a gap.
         self.feed(dir, held_ts, &held, out);
+        if lost > 0 {
+            self.on_gap(dir, lost, out);
+        }
     }
 
     fn enter_tunnel(&mut self) {

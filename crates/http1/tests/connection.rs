@@ -1172,3 +1172,152 @@ fn clock_skew_between_directions_does_not_break_pairing() {
     assert_eq!(ex[0].path(), Some("/a"));
     assert_eq!(ex[0].status(), Some(200));
 }
+
+#[test]
+fn request_with_unknown_framing_is_flagged_and_skipped() {
+    for head in [
+        "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST /x HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n",
+    ] {
+        let mut c = conn();
+        let mut reqs = head.as_bytes().to_vec();
+        reqs.extend_from_slice(b"opaque body bytes\r\nGET /y HTTP/1.1\r\n\r\n");
+        let out = run(&mut c, &reqs, b"", usize::MAX);
+        let ex = exchanges(&out);
+        assert_eq!(ex.len(), 2, "{head}");
+        assert!(ex[0].flags.malformed);
+        assert_eq!(ex[1].path(), Some("/y"));
+        assert_eq!(c.stats().smuggling_indicators, 1);
+        assert_eq!(c.stats().resyncs, 1);
+    }
+}
+
+#[test]
+fn held_bytes_overflow_resyncs_after_a_refused_upgrade() {
+    let config = Http1Config {
+        max_held_bytes: 32,
+        ..Http1Config::default()
+    };
+    let mut c = conn_with(false, config);
+    let mut reqs = b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    reqs.extend_from_slice(&[b'x'; 100]);
+    reqs.extend_from_slice(b"\r\nGET /after HTTP/1.1\r\n\r\n");
+    let mut out = Vec::new();
+    c.on_data(Direction::ToServer, ts(1), &reqs, &mut out);
+    assert!(c.buffered_bytes() <= 32);
+    c.on_data(
+        Direction::ToClient,
+        ts(2),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        &mut out,
+    );
+    // The request after the held bytes was dropped with the overflow.
+    c.on_data(
+        Direction::ToServer,
+        ts(3),
+        b"GET /later HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    c.on_close(ts(4), &mut out);
+    let paths: Vec<_> = exchanges(&out)
+        .iter()
+        .map(|e| e.path().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, ["/", "/later"]);
+    assert_eq!(
+        c.stats()
+            .parse_errors
+            .get(ParseErrorKind::HeldBytesOverflow),
+        1
+    );
+}
+
+#[test]
+fn long_chunk_line_and_huge_trailers_are_errors() {
+    let config = Http1Config {
+        max_chunk_line: 64,
+        max_header_bytes: 128,
+        ..Http1Config::default()
+    };
+    let mut long_ext = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+    long_ext.extend(vec![b'e'; 200]);
+    long_ext.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+    let mut big_trailer =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ".to_vec();
+    big_trailer.extend(vec![b't'; 300]);
+    big_trailer.extend_from_slice(b"\r\n\r\n");
+    for (resp, kind) in [
+        (long_ext, ParseErrorKind::ChunkLineTooLong),
+        (big_trailer, ParseErrorKind::TrailersTooLarge),
+    ] {
+        let mut c = conn_with(false, config.clone());
+        let out = run(&mut c, b"GET / HTTP/1.1\r\n\r\n", &resp, 9);
+        let ex = exchanges(&out);
+        assert_eq!(ex.len(), 1);
+        assert!(ex[0].flags.malformed && ex[0].flags.incomplete, "{kind:?}");
+        assert_eq!(c.stats().parse_errors.get(kind), 1);
+    }
+}
+
+#[test]
+fn content_decoding_can_be_switched_off() {
+    let config = Http1Config {
+        decode_content: false,
+        ..Http1Config::default()
+    };
+    let wire = gzip(b"hello");
+    let resp = response(
+        &format!(
+            "HTTP/1.1 200 OK\nContent-Encoding: gzip\nContent-Length: {}\n\n",
+            wire.len()
+        ),
+        &wire,
+    );
+    let out = run(
+        &mut conn_with(false, config),
+        b"GET / HTTP/1.1\r\n\r\n",
+        &resp,
+        3,
+    );
+    let body = &exchanges(&out)[0].response.as_ref().unwrap().body;
+    assert_eq!(body.data, wire);
+    assert_eq!(body.encodings, vec!["gzip".to_string()]);
+    assert_eq!(body.decode_error, None);
+}
+
+#[test]
+fn head_of_an_event_stream_is_not_a_stream() {
+    let out = run(
+        &mut conn(),
+        b"HEAD /sse HTTP/1.1\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nn",
+        usize::MAX,
+    );
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    assert!(!ex[0].flags.streaming);
+    assert!(updates(&out).is_empty());
+    assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"n");
+}
+
+#[test]
+fn event_stream_with_content_length_ends_cleanly() {
+    let body = b"data: a\n\ndata: b\n\n";
+    let resp = response(
+        &format!(
+            "HTTP/1.1 200 OK\nContent-Type: Text/Event-Stream\nContent-Length: {}\n\n",
+            body.len()
+        ),
+        body,
+    );
+    for step in [1, 4, 1000] {
+        let out = run(&mut conn(), b"GET / HTTP/1.1\r\n\r\n", &resp, step);
+        let ex = normalize(&out);
+        assert_eq!(
+            ex[0].response.as_ref().unwrap().sse_events,
+            vec![ev("a"), ev("b")]
+        );
+        assert!(!ex[0].flags.incomplete);
+        assert_eq!(updates(&out).iter().filter(|u| u.end).count(), 1);
+    }
+}
