@@ -85,6 +85,18 @@ pub struct ScanStats {
     pub streams_forgotten: u64,
 }
 
+/// What an MCP session's handshake told, for the alerts of its later
+/// exchanges (which carry only the session id).
+#[derive(Clone, Default)]
+struct SessionFacts {
+    protocol_version: Option<String>,
+    client: Option<shadowmcp_detect::Implementation>,
+    server_info: Option<shadowmcp_detect::Implementation>,
+}
+
+/// Sessions remembered at once; the oldest is forgotten first.
+const MAX_SESSIONS: usize = 65_536;
+
 struct OpenStream {
     head: Exchange,
     detection: Detection,
@@ -99,6 +111,8 @@ pub struct Scanner {
     options: ScanOptions,
     open: HashMap<u64, OpenStream>,
     open_order: VecDeque<u64>,
+    sessions: HashMap<(String, String), SessionFacts>,
+    session_order: VecDeque<(String, String)>,
     stats: ScanStats,
 }
 
@@ -110,6 +124,8 @@ impl Scanner {
             options,
             open: HashMap::new(),
             open_order: VecDeque::new(),
+            sessions: HashMap::new(),
+            session_order: VecDeque::new(),
             stats: ScanStats::default(),
         }
     }
@@ -214,6 +230,37 @@ impl Scanner {
         }
     }
 
+    /// Fills the client, server and version of a session's later exchanges
+    /// from its handshake, and remembers them from the handshake.
+    fn session_facts(&mut self, ex: &Exchange, detection: &Detection) -> Detection {
+        let mut d = detection.clone();
+        let Some(session) = d.session_id.clone() else {
+            return d;
+        };
+        let key = (ex.host().unwrap_or_default().to_ascii_lowercase(), session);
+        let known = self.sessions.get(&key).cloned().unwrap_or_default();
+        d.protocol_version = d.protocol_version.or(known.protocol_version);
+        d.client = d.client.or(known.client);
+        d.server_info = d.server_info.or(known.server_info);
+        let facts = SessionFacts {
+            protocol_version: d.protocol_version.clone(),
+            client: d.client.clone(),
+            server_info: d.server_info.clone(),
+        };
+        if facts.protocol_version.is_some() || facts.client.is_some() || facts.server_info.is_some() {
+            if !self.sessions.contains_key(&key) {
+                if self.sessions.len() >= MAX_SESSIONS {
+                    if let Some(old) = self.session_order.pop_front() {
+                        self.sessions.remove(&old);
+                    }
+                }
+                self.session_order.push_back(key.clone());
+            }
+            self.sessions.insert(key, facts);
+        }
+        d
+    }
+
     fn alert(
         &mut self,
         ex: &Exchange,
@@ -221,6 +268,7 @@ impl Scanner {
         update: Option<&SseUpdate>,
         out: &mut Vec<Event>,
     ) {
+        let detection = &self.session_facts(ex, detection);
         let subject = Subject {
             user: ex.user.as_deref(),
             client_ip: ex.client_addr(),

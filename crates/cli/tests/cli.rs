@@ -1,0 +1,234 @@
+//! The command as users run it: exit codes, one-line errors, streaming, the
+//! fixture regression run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shadowmcp"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(rel: &str) -> String {
+    root().join("fixtures").join(rel).to_str().unwrap().to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run shadowmcp")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn fixture_regression_cases_all_pass() {
+    let o = run(&["test", &fixture("cases")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(o.status.success(), "shadowmcp test fixtures/cases failed:\n{out}");
+    assert!(last.ends_with(" passed, 0 failed"), "closing line: {last}");
+    let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(passed >= 100, "only {passed} cases ran");
+}
+
+#[test]
+fn regression_runner_reports_failures_with_exit_1() {
+    let dir = std::env::temp_dir().join(format!("shadowmcp-cases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A decoy that must not alert, and an MCP capture wrongly expected silent.
+    std::fs::write(
+        dir.join("decoy.case.toml"),
+        format!(
+            "input = {:?}\n[expect]\nmcp = false\n",
+            fixture("pcap/decoys/ethereum-jsonrpc.pcap")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("wrong.case.toml"),
+        format!(
+            "input = {:?}\n[expect]\nmcp = false\n",
+            fixture("pcap/real/py-streamable-json.pcap")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("broken.case.toml"), "input = 3\n").unwrap();
+    let o = run(&["test", dir.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("ok    decoy.case.toml"), "{out}");
+    assert!(out.contains("FAIL  wrong.case.toml: expected no events"), "{out}");
+    assert!(out.contains("FAIL  broken.case.toml: line 1"), "{out}");
+    assert_eq!(out.lines().last(), Some("1 passed, 2 failed"));
+}
+
+#[test]
+fn not_a_capture_is_a_one_line_error_with_exit_2() {
+    let path = fixture("pcap/adversarial/not-a-capture.txt");
+    for cmd in ["exchanges", "scan"] {
+        let o = run(&[cmd, &path]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(err.starts_with("shadowmcp: error: "), "{err}");
+        assert!(err.contains("not-a-capture.txt"), "names the input: {err}");
+        assert!(err.contains("not a capture"), "gives the reason: {err}");
+    }
+}
+
+#[test]
+fn missing_and_empty_inputs_are_errors() {
+    let o = run(&["scan", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/x.pcap"), "{}", stderr(&o));
+    let empty = std::env::temp_dir().join(format!("shadowmcp-empty-{}.pcap", std::process::id()));
+    std::fs::write(&empty, b"").unwrap();
+    let o = run(&["scan", empty.to_str().unwrap()]);
+    std::fs::remove_file(&empty).ok();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn truncated_capture_processes_every_complete_packet_and_exits_3() {
+    let o = run(&["scan", &fixture("pcap/adversarial/truncated.pcap")]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(err.contains("shadowmcp: warning: ") && err.contains("truncated"), "{err}");
+    // The packets before the cut still hold the MCP session.
+    let events = json_lines(&o);
+    assert!(!events.is_empty(), "complete packets before the cut were processed");
+}
+
+#[test]
+fn reads_standard_input() {
+    let data = std::fs::read(fixture("pcap/real/py-streamable-json.pcap")).unwrap();
+    let mut child = bin()
+        .args(["scan", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let from_pipe = json_lines(&o);
+    let from_file = json_lines(&run(&["scan", "-q", &fixture("pcap/real/py-streamable-json.pcap")]));
+    assert_eq!(from_pipe.len(), from_file.len());
+    assert!(!from_pipe.is_empty());
+}
+
+#[test]
+fn scan_alerts_follow_eve_and_hide_payloads_by_default() {
+    let path = fixture("pcap/real/py-streamable-json.pcap");
+    let o = run(&["scan", &path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = json_lines(&o);
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e["event_type"], "alert");
+        for key in ["timestamp", "flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "app_proto"] {
+            assert!(!e[key].is_null(), "missing {key}: {e}");
+        }
+        assert!(e["alert"]["signature_id"].is_u64());
+        assert_eq!(e["alert"]["action"], "allowed");
+        assert_eq!(e["mcp"]["verdict"], "would-block");
+        assert_eq!(e["mcp"]["sanctioned"], false);
+    }
+    let calls: Vec<&serde_json::Value> = events
+        .iter()
+        .flat_map(|e| e["mcp"]["tools_called"].as_array().unwrap())
+        .collect();
+    assert!(!calls.is_empty(), "the capture calls tools");
+    assert!(calls.iter().all(|c| c.get("arguments").is_none()), "arguments hidden by default");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("body_printable"));
+
+    let o = run(&["scan", "--include-payload", &path]);
+    let events = json_lines(&o);
+    let with_args = events
+        .iter()
+        .flat_map(|e| e["mcp"]["tools_called"].as_array().unwrap().clone())
+        .filter(|c| c.get("arguments").is_some())
+        .count();
+    assert!(with_args > 0, "--include-payload shows arguments");
+    // The summary goes to stderr.
+    assert!(stderr(&o).contains("MCP"), "{}", stderr(&o));
+}
+
+#[test]
+fn fail_on_block_exits_1_and_policy_allows_the_portal() {
+    let shadow = fixture("pcap/real/py-streamable-json.pcap");
+    let o = run(&["scan", "-q", "--fail-on", "block", &shadow]);
+    assert_eq!(o.status.code(), Some(1));
+    let policy = fixture("cases/policy-enforce.toml");
+    let portal = fixture("pcap/real/py-stateless-json.pcap");
+    let o = run(&["scan", "-q", "--fail-on", "block", "--policy", &policy, &portal]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let events = json_lines(&o);
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e["mcp"]["verdict"] == "allow" && e["mcp"]["sanctioned"] == true));
+    let o = run(&["scan", "-q", "--policy", &policy, &shadow]);
+    let events = json_lines(&o);
+    assert!(events.iter().all(|e| e["alert"]["action"] == "blocked"));
+}
+
+#[test]
+fn bad_policy_and_rules_are_one_line_errors() {
+    let dir = std::env::temp_dir().join(format!("shadowmcp-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "version = 1\nmode = \"loud\"\n").unwrap();
+    let o = run(&["scan", "--policy", policy.to_str().unwrap(), &fixture("pcap/real/curl-plain.pcap")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("policy.toml:2:"), "{err}");
+
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("bad.toml"), "format = 1\n[[rule]]\nid = \"x\"\n").unwrap();
+    let o = run(&["rules", "lint", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().count() >= 1, "{out}");
+    assert!(out.lines().all(|l| l.contains("bad.toml:3: ")), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn all_emits_http_events_for_non_mcp() {
+    let o = run(&["scan", "-q", "--all", &fixture("pcap/real/curl-plain.pcap")]);
+    assert!(o.status.success());
+    let events = json_lines(&o);
+    assert_eq!(events.len(), 5, "3 GETs, a HEAD and a 404");
+    assert!(events.iter().all(|e| e["event_type"] == "http"));
+    let o = run(&["scan", "-q", &fixture("pcap/real/curl-plain.pcap")]);
+    assert!(json_lines(&o).is_empty(), "no events without --all");
+}
+
+#[test]
+fn exchanges_prints_every_exchange() {
+    let o = run(&["exchanges", &fixture("pcap/real/curl-pipelined.pcap")]);
+    assert!(o.status.success());
+    let lines = json_lines(&o);
+    let targets: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "exchange")
+        .map(|l| l["request"]["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 3, "{targets:?}");
+}
