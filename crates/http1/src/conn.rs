@@ -235,6 +235,8 @@ struct Half {
     /// The next message found is the first after a mid-stream pickup.
     midstream_pending: bool,
     gap_seen: bool,
+    /// Flags the next parsed head starts with (a head cut by a gap).
+    head_mark: Flags,
 }
 
 impl Half {
@@ -258,6 +260,7 @@ impl Half {
             held_lost: 0,
             midstream_pending: midstream,
             gap_seen: false,
+            head_mark: Flags::default(),
         }
     }
 }
@@ -431,6 +434,13 @@ impl Connection {
             gap: true,
             ..Flags::default()
         };
+        if self.halves[role].state == State::Head
+            && role == CLIENT
+            && self.salvage_request_head(ts, out)
+        {
+            self.flush_stream(ts, out);
+            return;
+        }
         let h = &mut self.halves[role];
         match h.state {
             State::Tunnel => {}
@@ -473,6 +483,45 @@ impl Connection {
             State::Head | State::Chunked(_) => self.lose_sync(role, true, gap, ts, out),
         }
         self.flush_stream(ts, out);
+    }
+
+    /// A gap cut a request head: when its request line and some header
+    /// lines arrived whole, keep them as a request flagged `gap` and
+    /// `incomplete` (its method, target and host still tell where it went:
+    /// a capture cut by a small snaplen holds little else), then look for
+    /// the next message. Returns false when there is nothing to keep.
+    fn salvage_request_head(&mut self, ts: Timestamp, out: &mut Vec<Record>) -> bool {
+        let h = &mut self.halves[CLIENT];
+        let Some(last_lf) = h.buf.iter().rposition(|&b| b == b'\n') else {
+            return false;
+        };
+        let first_line = lines(&h.buf).next().unwrap_or_default();
+        if !is_request_line(first_line) {
+            return false;
+        }
+        h.buf.truncate(last_lf + 1);
+        h.buf.extend_from_slice(b"\r\n");
+        h.head_mark = Flags {
+            gap: true,
+            incomplete: true,
+            ..Flags::default()
+        };
+        self.head_complete(CLIENT, ts, out);
+        self.halves[CLIENT].head_mark = Flags::default();
+        if self.halves[CLIENT].state == State::Start {
+            // No body announced in what arrived; the gap may hide the rest
+            // of the head and a body, so what follows is scanned.
+            self.stats.sync_losses += 1;
+            self.resync(CLIENT, true);
+        } else if self.halves[CLIENT].state != State::Tunnel {
+            let mark = Flags {
+                gap: true,
+                incomplete: true,
+                ..Flags::default()
+            };
+            self.lose_sync(CLIENT, true, mark, ts, out);
+        }
+        true
     }
 
     /// One direction was closed (FIN): ends a close-delimited response; a
@@ -730,6 +779,7 @@ impl Connection {
         let mut smuggling = errors.contains(&ParseErrorKind::WhitespaceInHeaderName);
         let framing = framing(&headers, true, start.version, &mut errors, &mut smuggling);
         let mut flags = self.note_head(&errors, smuggling, &notes);
+        flags.merge(self.halves[CLIENT].head_mark);
         if std::mem::take(&mut self.halves[CLIENT].midstream_pending) {
             flags.midstream = true;
         }

@@ -648,13 +648,13 @@ fn gap_inside_chunk_data_continues() {
 }
 
 #[test]
-fn gap_in_request_head_loses_that_request_only() {
+fn gap_in_request_head_keeps_its_whole_lines_and_resyncs() {
     let mut c = conn();
     let mut out = Vec::new();
     c.on_data(
         Direction::ToServer,
         ts(1),
-        b"GET /a HTTP/1.1\r\nHo",
+        b"POST /mcp HTTP/1.1\r\nHost: mcp.example\r\nContent-Le",
         &mut out,
     );
     c.on_gap(Direction::ToServer, 100, &mut out);
@@ -666,9 +666,33 @@ fn gap_in_request_head_loses_that_request_only() {
     );
     c.on_close(ts(3), &mut out);
     let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    // The cut head still tells where the request went.
+    assert_eq!(ex[0].method(), Some("POST"));
+    assert_eq!(ex[0].path(), Some("/mcp"));
+    assert_eq!(ex[0].host(), Some("mcp.example"));
+    assert!(ex[0].flags.gap && ex[0].flags.incomplete);
+    assert_eq!(ex[0].request.as_ref().unwrap().headers.len(), 1);
+    assert_eq!(ex[1].path(), Some("/b"));
+    assert!(!ex[1].flags.gap);
+}
+
+#[test]
+fn gap_before_the_request_line_ends_keeps_nothing() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.on_data(Direction::ToServer, ts(1), b"POST /mc", &mut out);
+    c.on_gap(Direction::ToServer, 100, &mut out);
+    c.on_data(
+        Direction::ToServer,
+        ts(2),
+        b"x\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+        &mut out,
+    );
+    c.on_close(ts(3), &mut out);
+    let ex = exchanges(&out);
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].path(), Some("/b"));
-    assert!(ex[0].flags.incomplete);
 }
 
 #[test]
