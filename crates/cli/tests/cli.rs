@@ -14,7 +14,12 @@ fn root() -> PathBuf {
 }
 
 fn fixture(rel: &str) -> String {
-    root().join("fixtures").join(rel).to_str().unwrap().to_string()
+    root()
+        .join("fixtures")
+        .join(rel)
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -37,7 +42,10 @@ fn fixture_regression_cases_all_pass() {
     let o = run(&["test", &fixture("cases")]);
     let out = String::from_utf8_lossy(&o.stdout);
     let last = out.lines().last().unwrap_or_default();
-    assert!(o.status.success(), "shadowmcp test fixtures/cases failed:\n{out}");
+    assert!(
+        o.status.success(),
+        "shadowmcp test fixtures/cases failed:\n{out}"
+    );
     assert!(last.ends_with(" passed, 0 failed"), "closing line: {last}");
     let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
     assert!(passed >= 100, "only {passed} cases ran");
@@ -70,7 +78,10 @@ fn regression_runner_reports_failures_with_exit_1() {
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("ok    decoy.case.toml"), "{out}");
-    assert!(out.contains("FAIL  wrong.case.toml: expected no events"), "{out}");
+    assert!(
+        out.contains("FAIL  wrong.case.toml: expected no events"),
+        "{out}"
+    );
     assert!(out.contains("FAIL  broken.case.toml: line 1"), "{out}");
     assert_eq!(out.lines().last(), Some("1 passed, 2 failed"));
 }
@@ -107,10 +118,16 @@ fn truncated_capture_processes_every_complete_packet_and_exits_3() {
     let o = run(&["scan", &fixture("pcap/adversarial/truncated.pcap")]);
     assert_eq!(o.status.code(), Some(3));
     let err = stderr(&o);
-    assert!(err.contains("shadowmcp: warning: ") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("shadowmcp: warning: ") && err.contains("truncated"),
+        "{err}"
+    );
     // The packets before the cut still hold the MCP session.
     let events = json_lines(&o);
-    assert!(!events.is_empty(), "complete packets before the cut were processed");
+    assert!(
+        !events.is_empty(),
+        "complete packets before the cut were processed"
+    );
 }
 
 #[test]
@@ -126,7 +143,11 @@ fn reads_standard_input() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     let from_pipe = json_lines(&o);
-    let from_file = json_lines(&run(&["scan", "-q", &fixture("pcap/real/py-streamable-json.pcap")]));
+    let from_file = json_lines(&run(&[
+        "scan",
+        "-q",
+        &fixture("pcap/real/py-streamable-json.pcap"),
+    ]));
     assert_eq!(from_pipe.len(), from_file.len());
     assert!(!from_pipe.is_empty());
 }
@@ -140,7 +161,16 @@ fn scan_alerts_follow_eve_and_hide_payloads_by_default() {
     assert!(!events.is_empty());
     for e in &events {
         assert_eq!(e["event_type"], "alert");
-        for key in ["timestamp", "flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "app_proto"] {
+        for key in [
+            "timestamp",
+            "flow_id",
+            "src_ip",
+            "src_port",
+            "dest_ip",
+            "dest_port",
+            "proto",
+            "app_proto",
+        ] {
             assert!(!e[key].is_null(), "missing {key}: {e}");
         }
         assert!(e["alert"]["signature_id"].is_u64());
@@ -153,7 +183,10 @@ fn scan_alerts_follow_eve_and_hide_payloads_by_default() {
         .flat_map(|e| e["mcp"]["tools_called"].as_array().unwrap())
         .collect();
     assert!(!calls.is_empty(), "the capture calls tools");
-    assert!(calls.iter().all(|c| c.get("arguments").is_none()), "arguments hidden by default");
+    assert!(
+        calls.iter().all(|c| c.get("arguments").is_none()),
+        "arguments hidden by default"
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(!text.contains("body_printable"));
 
@@ -176,11 +209,21 @@ fn fail_on_block_exits_1_and_policy_allows_the_portal() {
     assert_eq!(o.status.code(), Some(1));
     let policy = fixture("cases/policy-enforce.toml");
     let portal = fixture("pcap/real/py-stateless-json.pcap");
-    let o = run(&["scan", "-q", "--fail-on", "block", "--policy", &policy, &portal]);
+    let o = run(&[
+        "scan",
+        "-q",
+        "--fail-on",
+        "block",
+        "--policy",
+        &policy,
+        &portal,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let events = json_lines(&o);
     assert!(!events.is_empty());
-    assert!(events.iter().all(|e| e["mcp"]["verdict"] == "allow" && e["mcp"]["sanctioned"] == true));
+    assert!(events
+        .iter()
+        .all(|e| e["mcp"]["verdict"] == "allow" && e["mcp"]["sanctioned"] == true));
     let o = run(&["scan", "-q", "--policy", &policy, &shadow]);
     let events = json_lines(&o);
     assert!(events.iter().all(|e| e["alert"]["action"] == "blocked"));
@@ -192,7 +235,12 @@ fn bad_policy_and_rules_are_one_line_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "version = 1\nmode = \"loud\"\n").unwrap();
-    let o = run(&["scan", "--policy", policy.to_str().unwrap(), &fixture("pcap/real/curl-plain.pcap")]);
+    let o = run(&[
+        "scan",
+        "--policy",
+        policy.to_str().unwrap(),
+        &fixture("pcap/real/curl-plain.pcap"),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");

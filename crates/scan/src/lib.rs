@@ -247,7 +247,8 @@ impl Scanner {
             client: d.client.clone(),
             server_info: d.server_info.clone(),
         };
-        if facts.protocol_version.is_some() || facts.client.is_some() || facts.server_info.is_some() {
+        if facts.protocol_version.is_some() || facts.client.is_some() || facts.server_info.is_some()
+        {
             if !self.sessions.contains_key(&key) {
                 if self.sessions.len() >= MAX_SESSIONS {
                     if let Some(old) = self.session_order.pop_front() {
