@@ -37,14 +37,8 @@ pub fn exchange_to_json(ex: &Exchange, opts: &JsonOptions) -> Value {
     }
     if let Some(flow) = &ex.flow {
         o.insert("flow_id".into(), json!(flow.id));
-        o.insert("src_ip".into(), json!(flow.client.ip().to_string()));
-        o.insert("src_port".into(), json!(flow.client.port()));
-        o.insert("dest_ip".into(), json!(flow.server.ip().to_string()));
-        o.insert("dest_port".into(), json!(flow.server.port()));
-        o.insert("proto".into(), json!(flow.transport.as_str()));
-    } else if let Some(ip) = ex.client_ip {
-        o.insert("src_ip".into(), json!(ip.to_string()));
     }
+    insert_addresses(&mut o, ex);
     if let Some(user) = &ex.user {
         o.insert("user".into(), json!(user));
     }
@@ -89,6 +83,21 @@ pub fn exchange_to_json(ex: &Exchange, opts: &JsonOptions) -> Value {
         );
     }
     Value::Object(o)
+}
+
+/// Suricata EVE's address fields (`src_ip`, `src_port`, `dest_ip`,
+/// `dest_port`, `proto`) from the flow, or only `src_ip` from a client
+/// address a log recorded.
+pub fn insert_addresses(o: &mut Map<String, Value>, ex: &Exchange) {
+    if let Some(flow) = &ex.flow {
+        o.insert("src_ip".into(), json!(flow.client.ip().to_string()));
+        o.insert("src_port".into(), json!(flow.client.port()));
+        o.insert("dest_ip".into(), json!(flow.server.ip().to_string()));
+        o.insert("dest_port".into(), json!(flow.server.port()));
+        o.insert("proto".into(), json!(flow.transport.as_str()));
+    } else if let Some(ip) = ex.client_ip {
+        o.insert("src_ip".into(), json!(ip.to_string()));
+    }
 }
 
 pub fn sse_update_to_json(up: &SseUpdate) -> Value {

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Map, Value};
 use shadowmcp_detect::Detection;
+use shadowmcp_exchange::json::insert_addresses;
 use shadowmcp_exchange::{Exchange, HttpVersion, SseUpdate, Timestamp};
 use shadowmcp_policy::{Decision, ServerRef};
 
@@ -35,15 +36,7 @@ fn common(ex: &Exchange, ts: Option<Timestamp>, event_type: &str) -> Map<String,
         o.insert("flow_id".into(), json!(flow.id));
     }
     o.insert("event_type".into(), json!(event_type));
-    if let Some(flow) = &ex.flow {
-        o.insert("src_ip".into(), json!(flow.client.ip().to_string()));
-        o.insert("src_port".into(), json!(flow.client.port()));
-        o.insert("dest_ip".into(), json!(flow.server.ip().to_string()));
-        o.insert("dest_port".into(), json!(flow.server.port()));
-        o.insert("proto".into(), json!(flow.transport.as_str()));
-    } else if let Some(ip) = ex.client_ip {
-        o.insert("src_ip".into(), json!(ip.to_string()));
-    }
+    insert_addresses(&mut o, ex);
     let app_proto = match ex.http_version() {
         Some(HttpVersion::Http2) => "http2",
         _ => "http",
