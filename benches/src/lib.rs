@@ -1,0 +1,1 @@
+//! Placeholder; see benches/README.md.
