@@ -44,6 +44,7 @@
 
 #![forbid(unsafe_code)]
 
+mod body;
 mod conn;
 mod decode;
 mod parse;
@@ -52,6 +53,7 @@ mod sse;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use body::decode_body;
 pub use conn::Connection;
 pub use sse::SseParser;
 
