@@ -4,7 +4,6 @@ use std::io::{BufWriter, Write};
 
 use shadowmcp_engine::{process_capture, CaptureConfig, CaptureReport};
 use shadowmcp_exchange::json::{record_to_json, JsonOptions};
-use shadowmcp_http1::ExchangeIds;
 
 use crate::{error, exit, size::parse_size, warning};
 
@@ -30,13 +29,12 @@ pub fn run(args: Args) -> u8 {
     let opts = JsonOptions {
         max_body: args.max_body_print,
     };
-    let ids = ExchangeIds::new();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = exit::OK;
     for file in &args.files {
         let mut write_failed = None;
-        let result = process_capture(file, &config, &ids, &mut |record| {
+        let result = process_capture(file, &config, &mut |record| {
             if write_failed.is_some() {
                 return;
             }

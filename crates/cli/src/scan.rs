@@ -3,11 +3,14 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use shadowmcp_capture::CaptureReader;
 use shadowmcp_detect::{DetectConfig, Detector};
-use shadowmcp_engine::{process_capture, CaptureConfig};
-use shadowmcp_http1::ExchangeIds;
+use shadowmcp_engine::{
+    process_capture, process_capture_sharded, CaptureConfig, RecordHandler, ShardConfig,
+};
+use shadowmcp_exchange::Record;
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
 use shadowmcp_scan::{Event, ScanOptions, ScanStats, Scanner};
@@ -42,6 +45,12 @@ pub struct Args {
     /// Exit with code 1 when this is found.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Option<FailOn>,
+    /// Worker threads (default: one per core; 1 runs everything on one thread).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write events sorted by time, flow and exchange (held until the end).
+    #[arg(long)]
+    pub sort: bool,
     /// Do not print the summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -115,50 +124,72 @@ pub fn run(args: Args) -> u8 {
             return exit::ERROR;
         }
     };
-    let mut out: Box<dyn Write> = match &args.output {
+    let (out, out_name): (Box<dyn Write + Send>, String) = match &args.output {
         Some(path) => match File::create(path) {
-            Ok(f) => Box::new(BufWriter::new(f)),
+            Ok(f) => (Box::new(BufWriter::new(f)), path.display().to_string()),
             Err(e) => {
                 error(format!("{}: cannot write output: {e}", path.display()));
                 return exit::ERROR;
             }
         },
-        None => Box::new(std::io::stdout().lock()),
+        None => (Box::new(std::io::stdout()), "standard output".to_string()),
     };
     let options = ScanOptions {
         include_payload: args.include_payload,
         all: args.all,
         ..ScanOptions::default()
     };
-    let mut scanner = Scanner::new(setup.detector.clone(), setup.policy.clone(), options);
-    let ids = ExchangeIds::new();
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let mut sink = EventSink {
+        out,
+        sort: args.sort,
+        held: Vec::new(),
+        fail_on: args.fail_on,
+        found: false,
+        write_error: None,
+    };
+    let totals_stats = Mutex::new(ScanStats::default());
     let mut code = exit::OK;
-    let mut found = false;
-    let mut events = Vec::new();
     let mut totals = Totals::default();
+    let new_handler = || ScanHandler {
+        scanner: Scanner::new(
+            setup.detector.clone(),
+            setup.policy.clone(),
+            options.clone(),
+        ),
+        totals: &totals_stats,
+    };
+    // Each input gets its own scanners: what one capture says about a
+    // session never leaks into another, whatever the thread count.
     for file in &args.files {
-        let mut write_error = None;
-        let result = process_capture(file, &setup.capture, &ids, &mut |record| {
-            scanner.on_record(&record, &mut events);
-            for ev in events.drain(..) {
-                found |= matches_fail_on(&ev, args.fail_on);
-                if write_error.is_none() {
-                    // One event per line, flushed at once: a SIEM tailing the
-                    // output sees each verdict as soon as it is made.
-                    let r = writeln!(out, "{}", ev.json).and_then(|_| out.flush());
-                    write_error = r.err();
+        let result = if threads == 1 {
+            let mut handler = new_handler();
+            let mut events = Vec::new();
+            process_capture(file, &setup.capture, &mut |record| {
+                handler.on_record(record, &mut events);
+                for ev in events.drain(..) {
+                    sink.emit(ev);
                 }
-            }
-        });
-        if let Some(e) = write_error {
+            })
+        } else {
+            CaptureReader::open_with(file, setup.capture.reader.clone()).and_then(|reader| {
+                process_capture_sharded(
+                    reader,
+                    &setup.capture,
+                    ShardConfig {
+                        workers: threads,
+                        ..ShardConfig::default()
+                    },
+                    |_| new_handler(),
+                    |ev| sink.emit(ev),
+                )
+            })
+        };
+        if let Some(e) = &sink.write_error {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return code;
             }
-            let name = args
-                .output
-                .as_ref()
-                .map_or("standard output".to_string(), |p| p.display().to_string());
-            error(format!("{name}: {e}"));
+            error(format!("{out_name}: {e}"));
             return exit::ERROR;
         }
         match result {
@@ -179,13 +210,96 @@ pub fn run(args: Args) -> u8 {
             }
         }
     }
-    if !args.quiet {
-        print_summary(&totals, scanner.stats());
+    if let Err(e) = sink.finish() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            error(format!("{out_name}: {e}"));
+            return exit::ERROR;
+        }
     }
-    if found && code == exit::OK {
+    let stats = totals_stats.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !args.quiet {
+        print_summary(&totals, &stats);
+    }
+    if sink.found && code == exit::OK {
         code = exit::FINDING;
     }
     code
+}
+
+/// Worker threads when `--threads` is not given: one per core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A worker thread's scanner; its counters join the run's when it is done.
+struct ScanHandler<'a> {
+    scanner: Scanner,
+    totals: &'a Mutex<ScanStats>,
+}
+
+impl RecordHandler for ScanHandler<'_> {
+    type Output = Event;
+    fn on_record(&mut self, record: Record, out: &mut Vec<Event>) {
+        self.scanner.on_record(&record, out);
+    }
+}
+
+impl Drop for ScanHandler<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.totals.lock() {
+            t.merge(self.scanner.stats());
+        }
+    }
+}
+
+/// Where events go: written and flushed one by one (a SIEM tailing the
+/// output sees each verdict at once), or held and sorted with `--sort`.
+struct EventSink {
+    out: Box<dyn Write + Send>,
+    sort: bool,
+    held: Vec<Event>,
+    fail_on: Option<FailOn>,
+    found: bool,
+    write_error: Option<std::io::Error>,
+}
+
+impl EventSink {
+    fn emit(&mut self, ev: Event) {
+        self.found |= matches_fail_on(&ev, self.fail_on);
+        if self.sort {
+            self.held.push(ev);
+        } else {
+            self.write(&ev);
+        }
+    }
+
+    fn write(&mut self, ev: &Event) {
+        if self.write_error.is_none() {
+            let r = writeln!(self.out, "{}", ev.json).and_then(|_| self.out.flush());
+            self.write_error = r.err();
+        }
+    }
+
+    /// Writes held events in a stable order: time, flow, exchange, rule.
+    fn finish(&mut self) -> std::io::Result<()> {
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_cached_key(|e| {
+            (
+                e.json["timestamp"].as_str().unwrap_or_default().to_string(),
+                e.json["flow_id"].as_u64().unwrap_or_default(),
+                e.json["mcp"]["exchange_id"].as_u64().unwrap_or_default(),
+                e.server.clone(),
+                e.json.to_string(),
+            )
+        });
+        for ev in &held {
+            self.write(ev);
+        }
+        match self.write_error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
+    }
 }
 
 fn matches_fail_on(ev: &Event, fail_on: Option<FailOn>) -> bool {

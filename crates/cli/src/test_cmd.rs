@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use shadowmcp_detect::Confidence;
 use shadowmcp_engine::process_capture;
-use shadowmcp_http1::ExchangeIds;
 use shadowmcp_policy::Policy;
 use shadowmcp_scan::{Event, ScanOptions, Scanner};
 
@@ -173,7 +172,7 @@ fn run_case(path: &Path, setup: &crate::scan::Setup) -> Result<(Vec<String>, Vec
     let input = base.join(&case.input);
     let input = input.to_str().ok_or("input path is not UTF-8")?;
     let mut events = Vec::new();
-    process_capture(input, &setup.capture, &ExchangeIds::new(), &mut |record| {
+    process_capture(input, &setup.capture, &mut |record| {
         scanner.on_record(&record, &mut events);
     })
     .map_err(|e| e.to_string())?;

@@ -280,3 +280,34 @@ fn exchanges_prints_every_exchange() {
         .collect();
     assert_eq!(targets.len(), 3, "{targets:?}");
 }
+
+#[test]
+fn same_events_whatever_the_thread_count() {
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["real", "mcp", "decoys", "adversarial"] {
+        for e in std::fs::read_dir(root().join("fixtures/pcap").join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.to_str().unwrap().to_string();
+            if name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".pcap.gz") {
+                files.push(name);
+            }
+        }
+    }
+    files.sort();
+    let run_with = |threads: &str| {
+        let mut args = vec!["scan", "-q", "--sort", "--all", "--threads", threads];
+        args.extend(files.iter().map(String::as_str));
+        let o = run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "the truncated fixture makes it 3: {}",
+            stderr(&o)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let one = run_with("1");
+    assert!(one.lines().count() > 150, "{} events", one.lines().count());
+    assert_eq!(run_with("2"), one);
+    assert_eq!(run_with("3"), one);
+}

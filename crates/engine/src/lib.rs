@@ -1,16 +1,32 @@
 //! From inputs to [`Record`]s: capture → TCP reassembly → HTTP/1.x.
 //!
-//! [`process_capture`] reads one capture file (or `-` for stdin) and hands
-//! every record to a sink as soon as it is complete, so a caller can decide
-//! on an exchange while the rest of the input is still being read. Its
-//! [`CaptureReport`] says what was read, skipped and repaired.
+//! [`process_capture`] reads one capture file (or `-` for stdin) on the
+//! calling thread and hands every record to a sink as soon as it is
+//! complete, so a caller can decide on an exchange while the rest of the
+//! input is still being read. Its [`CaptureReport`] says what was read,
+//! skipped and repaired.
+//!
+//! [`process_capture_sharded`] spreads the work over worker threads: the
+//! calling thread reads and decodes packets and shards them by address pair
+//! (both directions and every connection between two hosts go to the same
+//! worker, so an MCP session spread over several connections is seen in
+//! order by one worker); each worker owns its connections' reassembly, HTTP
+//! parsing and whatever the caller does with records (detection); one
+//! writer thread receives the workers' output. Channels are bounded, so a
+//! slow stage slows the reader down instead of dropping packets.
+//!
+//! Records are the same whatever the thread count: exchange ids are derived
+//! from flow ids ([`ExchangeIds::for_flow`]), and idle timeouts run on
+//! capture time broadcast to every worker. Only their interleaving differs.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use shadowmcp_capture::{
     CaptureError, CaptureReader, DecodeStats, DecoderConfig, PacketDecoder, ReaderConfig,
-    ReaderStats,
+    ReaderStats, TcpPacket,
 };
 use shadowmcp_exchange::{Origin, Record, Timestamp};
 use shadowmcp_http1::{Connection, ExchangeIds, Http1Config, Http1Stats};
@@ -36,15 +52,20 @@ pub struct CaptureReport {
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
     pub http: Http1Stats,
-    /// Records handed to the sink.
+    /// Records produced.
     pub records: u64,
     /// Set when the capture ended mid-packet: every complete packet before
     /// the cut was processed. One line, naming the input.
     pub truncated: Option<String>,
 }
 
-/// Reads `input` (a path, or `-` for standard input) to the end and hands
-/// every record to `sink` as soon as it is complete.
+/// Capture time between two broadcasts of the clock to the workers (and
+/// between two idle-timeout scans).
+const TICK_NANOS: i64 = 1_000_000_000;
+
+/// Reads `input` (a path, or `-` for standard input) to the end on the
+/// calling thread and hands every record to `sink` as soon as it is
+/// complete.
 ///
 /// A file that is not a capture, or cannot be read, is an error. A capture
 /// cut short is not: everything before the cut is processed and
@@ -52,36 +73,24 @@ pub struct CaptureReport {
 pub fn process_capture(
     input: &str,
     config: &CaptureConfig,
-    ids: &ExchangeIds,
     sink: &mut dyn FnMut(Record),
 ) -> Result<CaptureReport, CaptureError> {
     let reader = CaptureReader::open_with(input, config.reader.clone())?;
-    process_reader(reader, config, ids, sink)
+    process_reader(reader, config, sink)
 }
 
 /// [`process_capture`] over an opened reader.
 pub fn process_reader(
     mut reader: CaptureReader,
     config: &CaptureConfig,
-    ids: &ExchangeIds,
     sink: &mut dyn FnMut(Record),
 ) -> Result<CaptureReport, CaptureError> {
     let input = reader.input().to_string();
     let mut decoder = PacketDecoder::new(config.decoder.clone());
-    let mut reassembler = Reassembler::new(config.reassembly.clone());
-    let mut http = HttpStage {
-        conns: HashMap::new(),
-        config: Arc::new(config.http1.clone()),
-        ids: ids.clone(),
-        input: input.clone(),
-        packet_number: 0,
-        last_ts: Timestamp::default(),
-        out: Vec::new(),
-        closed_stats: Http1Stats::default(),
-    };
+    let mut worker = FlowWorker::new(config, &input);
     let mut records = 0u64;
     let mut truncated = None;
-    let mut last_advance: Option<Timestamp> = None;
+    let mut clock = Clock::default();
     loop {
         let packet = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -93,76 +102,393 @@ pub fn process_reader(
             Err(e) => return Err(e),
         };
         let ts = packet.ts;
-        http.last_ts = ts;
         if let Some(tcp) = decoder.decode(&packet) {
-            http.packet_number = tcp.number;
-            let seg = Segment {
-                ts: tcp.ts,
-                src: tcp.src,
-                dst: tcp.dst,
-                seq: tcp.seq,
-                ack: tcp.ack,
-                flags: TcpFlags {
-                    syn: tcp.flags.syn,
-                    ack: tcp.flags.ack,
-                    fin: tcp.flags.fin,
-                    rst: tcp.flags.rst,
-                    psh: tcp.flags.psh,
-                },
-                payload: &tcp.payload,
-                missing: tcp.missing,
-            };
-            reassembler.process(&seg, &mut http);
+            worker.segment(&tcp);
         }
-        // Idle timeouts run on capture time, checked at most once a second
-        // of it so the scan of the connection table stays off the hot path.
-        if last_advance.is_none_or(|t| ts.as_nanos() - t.as_nanos() >= 1_000_000_000) {
-            reassembler.advance(ts, &mut http);
-            last_advance = Some(ts);
+        if clock.due(ts) {
+            worker.advance(ts);
         }
-        records += http.drain(sink);
+        records += worker.drain(sink);
     }
     decoder.finish();
-    reassembler.finish(&mut http);
-    records += http.drain(sink);
-    let mut http_stats = http.closed_stats.clone();
-    for conn in http.conns.values() {
-        http_stats.merge(conn.stats());
-    }
+    worker.finish();
+    records += worker.drain(sink);
+    let (reassembly, http) = worker.stats();
     Ok(CaptureReport {
         input,
         reader: reader.stats().clone(),
         decode: decoder.stats().clone(),
-        reassembly: reassembler.stats(),
-        http: http_stats,
+        reassembly,
+        http,
         records,
         truncated,
     })
+}
+
+/// What a worker thread does with the records of its connections, e.g.
+/// detection. One instance per worker; its outputs go to the writer.
+pub trait RecordHandler: Send {
+    type Output: Send;
+    fn on_record(&mut self, record: Record, out: &mut Vec<Self::Output>);
+}
+
+/// Sharding and batching of [`process_capture_sharded`].
+#[derive(Clone, Copy, Debug)]
+pub struct ShardConfig {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Segments per batch sent to a worker.
+    pub batch_segments: usize,
+    /// Batches waiting per worker before the reader blocks (backpressure).
+    pub queue_batches: usize,
+}
+
+impl Default for ShardConfig {
+    fn default() -> ShardConfig {
+        ShardConfig {
+            workers: 2,
+            batch_segments: 512,
+            queue_batches: 8,
+        }
+    }
+}
+
+/// Reads `reader` on the calling thread, shards its TCP segments by address
+/// pair over `shard.workers` threads, each with a handler made by
+/// `make_handler(worker_index)`, and passes every output to `output` on one
+/// writer thread. See the crate docs.
+pub fn process_capture_sharded<H, M, W>(
+    mut reader: CaptureReader,
+    config: &CaptureConfig,
+    shard: ShardConfig,
+    make_handler: M,
+    output: W,
+) -> Result<CaptureReport, CaptureError>
+where
+    H: RecordHandler,
+    M: Fn(usize) -> H + Sync,
+    W: FnMut(H::Output) + Send,
+{
+    let workers = shard.workers.max(1);
+    let input = reader.input().to_string();
+    let mut decoder = PacketDecoder::new(config.decoder.clone());
+    let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * shard.queue_batches.max(1));
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut output = output;
+            for batch in out_rx {
+                for item in batch {
+                    output(item);
+                }
+            }
+        });
+        let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let (tx, rx) = bounded::<WorkerMsg>(shard.queue_batches.max(1));
+            txs.push(tx);
+            let out_tx = out_tx.clone();
+            let handler = make_handler(index);
+            let input = input.as_str();
+            handles.push(scope.spawn(move || run_worker(config, input, rx, handler, out_tx)));
+        }
+        drop(out_tx);
+
+        let mut batches: Vec<SegmentBatch> =
+            (0..workers).map(|_| SegmentBatch::default()).collect();
+        let mut clock = Clock::default();
+        let mut truncated = None;
+        let mut failure = None;
+        let flush = |batch: &mut SegmentBatch, tx: &Sender<WorkerMsg>| {
+            if !batch.segments.is_empty() {
+                // A worker only stops early by panicking; its scope join
+                // reports that, so a failed send needs no handling here.
+                let _ = tx.send(WorkerMsg::Segments(std::mem::take(batch)));
+            }
+        };
+        loop {
+            let packet = match reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) if !e.is_fatal() => {
+                    truncated = Some(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let ts = packet.ts;
+            if let Some(tcp) = decoder.decode(&packet) {
+                let w = shard_of(tcp.src, tcp.dst, workers);
+                batches[w].push(&tcp);
+                if batches[w].segments.len() >= shard.batch_segments.max(1) {
+                    flush(&mut batches[w], &txs[w]);
+                }
+            }
+            if clock.due(ts) {
+                for (batch, tx) in batches.iter_mut().zip(&txs) {
+                    flush(batch, tx);
+                    let _ = tx.send(WorkerMsg::Advance(ts));
+                }
+            }
+        }
+        decoder.finish();
+        for (batch, tx) in batches.iter_mut().zip(&txs) {
+            flush(batch, tx);
+        }
+        drop(txs);
+        let mut report = CaptureReport {
+            input: input.clone(),
+            reader: reader.stats().clone(),
+            decode: decoder.stats().clone(),
+            truncated,
+            ..CaptureReport::default()
+        };
+        for h in handles {
+            let (reassembly, http, records) = match h.join() {
+                Ok(stats) => stats,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            report.reassembly.merge(&reassembly);
+            report.http.merge(&http);
+            report.records += records;
+        }
+        if let Err(panic) = writer.join() {
+            std::panic::resume_unwind(panic);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    })
+}
+
+/// Both directions and every connection between two hosts land on the same
+/// worker.
+fn shard_of(a: SocketAddr, b: SocketAddr, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let (x, y) = (a.ip(), b.ip());
+    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &byte in bytes {
+            h = (h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for ip in [lo, hi] {
+        match ip {
+            std::net::IpAddr::V4(v4) => eat(&v4.octets()),
+            std::net::IpAddr::V6(v6) => eat(&v6.octets()),
+        }
+    }
+    (h % workers as u64) as usize
+}
+
+enum WorkerMsg {
+    Segments(SegmentBatch),
+    /// Capture time has reached this instant: run idle timeouts.
+    Advance(Timestamp),
+}
+
+/// TCP segments copied out of the reader's buffer, payloads packed into one
+/// allocation.
+#[derive(Default)]
+struct SegmentBatch {
+    segments: Vec<SegmentMeta>,
+    data: Vec<u8>,
+}
+
+struct SegmentMeta {
+    ts: Timestamp,
+    number: u64,
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    missing: u32,
+    start: usize,
+    end: usize,
+}
+
+impl SegmentBatch {
+    fn push(&mut self, tcp: &TcpPacket<'_>) {
+        let start = self.data.len();
+        self.data.extend_from_slice(&tcp.payload);
+        self.segments.push(SegmentMeta {
+            ts: tcp.ts,
+            number: tcp.number,
+            src: tcp.src,
+            dst: tcp.dst,
+            seq: tcp.seq,
+            ack: tcp.ack,
+            flags: reassembly_flags(tcp),
+            missing: tcp.missing,
+            start,
+            end: self.data.len(),
+        });
+    }
+}
+
+fn reassembly_flags(tcp: &TcpPacket<'_>) -> TcpFlags {
+    TcpFlags {
+        syn: tcp.flags.syn,
+        ack: tcp.flags.ack,
+        fin: tcp.flags.fin,
+        rst: tcp.flags.rst,
+        psh: tcp.flags.psh,
+    }
+}
+
+fn run_worker<H: RecordHandler>(
+    config: &CaptureConfig,
+    input: &str,
+    rx: Receiver<WorkerMsg>,
+    mut handler: H,
+    out: Sender<Vec<H::Output>>,
+) -> (ReassemblyStats, Http1Stats, u64) {
+    let mut worker = FlowWorker::new(config, input);
+    let mut records = 0u64;
+    let mut outputs = Vec::new();
+    let mut hand_over = |worker: &mut FlowWorker, outputs: &mut Vec<H::Output>| {
+        records += worker.drain(&mut |r| handler.on_record(r, outputs));
+        if !outputs.is_empty() {
+            // The writer only stops when every sender is gone.
+            let _ = out.send(std::mem::take(outputs));
+        }
+    };
+    for msg in rx {
+        match msg {
+            WorkerMsg::Segments(batch) => {
+                for m in &batch.segments {
+                    let seg = Segment {
+                        ts: m.ts,
+                        src: m.src,
+                        dst: m.dst,
+                        seq: m.seq,
+                        ack: m.ack,
+                        flags: m.flags,
+                        payload: batch.data.get(m.start..m.end).unwrap_or_default(),
+                        missing: m.missing,
+                    };
+                    worker.segment_at(&seg, m.number);
+                }
+            }
+            WorkerMsg::Advance(ts) => worker.advance(ts),
+        }
+        hand_over(&mut worker, &mut outputs);
+    }
+    worker.finish();
+    hand_over(&mut worker, &mut outputs);
+    let (reassembly, http) = worker.stats();
+    (reassembly, http, records)
+}
+
+/// When to run idle timeouts: once per second of capture time, so the scan
+/// of the connection table stays off the hot path.
+#[derive(Default)]
+struct Clock {
+    last: Option<Timestamp>,
+}
+
+impl Clock {
+    fn due(&mut self, now: Timestamp) -> bool {
+        let due = self
+            .last
+            .is_none_or(|t| now.as_nanos().saturating_sub(t.as_nanos()) >= TICK_NANOS);
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+}
+
+/// The connections of one thread: reassembly and one HTTP parser per
+/// connection.
+struct FlowWorker {
+    reassembler: Reassembler,
+    http: HttpStage,
+}
+
+impl FlowWorker {
+    fn new(config: &CaptureConfig, input: &str) -> FlowWorker {
+        FlowWorker {
+            reassembler: Reassembler::new(config.reassembly.clone()),
+            http: HttpStage {
+                conns: HashMap::new(),
+                config: Arc::new(config.http1.clone()),
+                input: input.to_string(),
+                packet_number: 0,
+                last_ts: Timestamp::default(),
+                out: Vec::new(),
+                closed_stats: Http1Stats::default(),
+            },
+        }
+    }
+
+    fn segment(&mut self, tcp: &TcpPacket<'_>) {
+        let seg = Segment {
+            ts: tcp.ts,
+            src: tcp.src,
+            dst: tcp.dst,
+            seq: tcp.seq,
+            ack: tcp.ack,
+            flags: reassembly_flags(tcp),
+            payload: &tcp.payload,
+            missing: tcp.missing,
+        };
+        self.segment_at(&seg, tcp.number);
+    }
+
+    fn segment_at(&mut self, seg: &Segment<'_>, number: u64) {
+        self.http.packet_number = number;
+        self.http.last_ts = seg.ts;
+        self.reassembler.process(seg, &mut self.http);
+    }
+
+    fn advance(&mut self, now: Timestamp) {
+        self.http.last_ts = self.http.last_ts.max(now);
+        self.reassembler.advance(now, &mut self.http);
+    }
+
+    fn finish(&mut self) {
+        self.reassembler.finish(&mut self.http);
+    }
+
+    /// Hands the records produced so far to `sink`; returns how many.
+    fn drain(&mut self, sink: &mut dyn FnMut(Record)) -> u64 {
+        let n = self.http.out.len() as u64;
+        for r in self.http.out.drain(..) {
+            sink(r);
+        }
+        n
+    }
+
+    fn stats(&self) -> (ReassemblyStats, Http1Stats) {
+        let mut http = self.http.closed_stats.clone();
+        for conn in self.http.conns.values() {
+            http.merge(conn.stats());
+        }
+        (self.reassembler.stats(), http)
+    }
 }
 
 /// One HTTP/1 parser per reassembled connection.
 struct HttpStage {
     conns: HashMap<ConnId, Connection>,
     config: Arc<Http1Config>,
-    ids: ExchangeIds,
     input: String,
     packet_number: u64,
-    /// Capture time of the packet being processed (events without their own
-    /// timestamp happen at it).
+    /// Capture time of the segment being processed (events without their
+    /// own timestamp happen at it).
     last_ts: Timestamp,
     out: Vec<Record>,
     /// Statistics of connections already closed.
     closed_stats: Http1Stats,
-}
-
-impl HttpStage {
-    fn drain(&mut self, sink: &mut dyn FnMut(Record)) -> u64 {
-        let n = self.out.len() as u64;
-        for r in self.out.drain(..) {
-            sink(r);
-        }
-        n
-    }
 }
 
 fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction {
@@ -185,13 +511,8 @@ impl StreamSink for HttpStage {
                     input: self.input.clone(),
                     position: self.packet_number,
                 };
-                let c = Connection::new(
-                    flow,
-                    origin,
-                    midstream,
-                    self.config.clone(),
-                    self.ids.clone(),
-                );
+                let ids = ExchangeIds::for_flow(flow.id);
+                let c = Connection::new(flow, origin, midstream, self.config.clone(), ids);
                 self.conns.insert(conn, c);
             }
             StreamEvent::Data {
@@ -201,6 +522,7 @@ impl StreamSink for HttpStage {
                 data,
             } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
+                    c.set_position(self.packet_number);
                     c.on_data(http_dir(dir), ts, data, &mut self.out);
                 }
             }
@@ -221,5 +543,42 @@ impl StreamSink for HttpStage {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_and_all_ports_of_a_host_pair_share_a_worker() {
+        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:443".parse().unwrap();
+        let a2: SocketAddr = "10.0.0.1:40001".parse().unwrap();
+        for workers in 1..8 {
+            let w = shard_of(a, b, workers);
+            assert!(w < workers);
+            assert_eq!(w, shard_of(b, a, workers));
+            assert_eq!(w, shard_of(a2, b, workers));
+        }
+        // Many host pairs spread over the workers.
+        let used: std::collections::HashSet<usize> = (0..64u8)
+            .map(|i| {
+                let c = SocketAddr::from(([10, 0, 1, i], 5000));
+                shard_of(c, b, 4)
+            })
+            .collect();
+        assert_eq!(used.len(), 4);
+    }
+
+    #[test]
+    fn clock_ticks_once_a_second_of_capture_time() {
+        let mut c = Clock::default();
+        let s = |x: i64| Timestamp::from_nanos(x * 1_000_000_000);
+        assert!(c.due(s(10)));
+        assert!(!c.due(s(10)));
+        assert!(c.due(s(11)));
+        assert!(!c.due(Timestamp::from_nanos(11_500_000_000)));
+        assert!(c.due(s(20)));
     }
 }

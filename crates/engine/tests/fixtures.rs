@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use shadowmcp_engine::{process_capture, CaptureConfig, CaptureReport};
 use shadowmcp_exchange::{Exchange, Record};
-use shadowmcp_http1::ExchangeIds;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pcap")
@@ -29,7 +28,6 @@ fn run(path: &Path) -> Seen {
     let report = process_capture(
         path.to_str().unwrap(),
         &CaptureConfig::default(),
-        &ExchangeIds::new(),
         &mut |r| match r {
             Record::Exchange(ex) => {
                 let n = ex.response.as_ref().map_or(0, |r| r.sse_events.len());

@@ -15,7 +15,6 @@ use shadowmcp_capture::writer::{PcapWriter, TcpSegment};
 use shadowmcp_capture::{CaptureReader, LinkType, PacketDecoder, TcpFlags};
 use shadowmcp_engine::{process_reader, CaptureConfig};
 use shadowmcp_exchange::{Record, SseEvent, Timestamp};
-use shadowmcp_http1::ExchangeIds;
 
 #[derive(Clone, Debug)]
 struct Seg {
@@ -118,13 +117,7 @@ fn run(segs: &[Seg]) -> Vec<Record> {
     let reader =
         CaptureReader::from_reader("resegmented.pcap", std::io::Cursor::new(bytes)).unwrap();
     let mut records = Vec::new();
-    process_reader(
-        reader,
-        &CaptureConfig::default(),
-        &ExchangeIds::new(),
-        &mut |r| records.push(r),
-    )
-    .unwrap();
+    process_reader(reader, &CaptureConfig::default(), &mut |r| records.push(r)).unwrap();
     records
 }
 
@@ -211,13 +204,7 @@ fn rewriting_a_capture_unchanged_gives_the_same_exchanges() {
         let segs = segments(&fixture(name));
         let mut original = Vec::new();
         let reader = CaptureReader::open(&fixture(name)).unwrap();
-        process_reader(
-            reader,
-            &CaptureConfig::default(),
-            &ExchangeIds::new(),
-            &mut |r| original.push(r),
-        )
-        .unwrap();
+        process_reader(reader, &CaptureConfig::default(), &mut |r| original.push(r)).unwrap();
         assert!(!original.is_empty(), "{name}");
         let (got, want) = (summary(&run(&segs)), summary(&original));
         assert!(got == want, "{name}: {}", diff(&want, &got));

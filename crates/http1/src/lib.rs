@@ -123,10 +123,18 @@ impl Default for Http1Config {
     }
 }
 
-/// Allocates exchange ids, unique across every connection that shares it.
-/// Cloning shares the counter.
+/// Allocates exchange ids. Cloning shares the counter.
+///
+/// [`ExchangeIds::new`] counts 1, 2, 3… across every connection that shares
+/// it: fine for one sequential source. [`ExchangeIds::for_flow`] derives the
+/// ids of one connection from its flow id and the exchange's place on the
+/// connection, so the same capture gives the same ids however its flows are
+/// spread over threads.
 #[derive(Clone, Debug)]
-pub struct ExchangeIds(Arc<AtomicU64>);
+pub struct ExchangeIds {
+    next: Arc<AtomicU64>,
+    flow: Option<u64>,
+}
 
 impl ExchangeIds {
     /// A counter whose first id is 1.
@@ -135,11 +143,35 @@ impl ExchangeIds {
     }
 
     pub fn starting_at(first: u64) -> ExchangeIds {
-        ExchangeIds(Arc::new(AtomicU64::new(first)))
+        ExchangeIds {
+            next: Arc::new(AtomicU64::new(first)),
+            flow: None,
+        }
+    }
+
+    /// Ids for the exchanges of one connection: a 52-bit mix of `flow_id`
+    /// and the exchange's number on the connection (exact in JSON numbers,
+    /// never 0; distinct ids may collide with probability about n²/2⁵³).
+    pub fn for_flow(flow_id: u64) -> ExchangeIds {
+        ExchangeIds {
+            next: Arc::new(AtomicU64::new(0)),
+            flow: Some(flow_id),
+        }
     }
 
     pub fn next_id(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed)
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.flow {
+            None => n,
+            Some(flow) => {
+                // SplitMix64 finaliser over the pair.
+                let mut z = flow ^ n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                (z & ((1 << 52) - 1)).max(1)
+            }
+        }
     }
 }
 
@@ -371,6 +403,22 @@ impl Http1Stats {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn flow_ids_are_deterministic_and_distinct() {
+        let a = super::ExchangeIds::for_flow(42);
+        let b = super::ExchangeIds::for_flow(42);
+        let first: Vec<u64> = (0..100).map(|_| a.next_id()).collect();
+        let again: Vec<u64> = (0..100).map(|_| b.next_id()).collect();
+        assert_eq!(first, again);
+        let mut sorted = first.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 100);
+        assert!(first.iter().all(|&id| id > 0 && id < 1 << 52));
+        let other = super::ExchangeIds::for_flow(43);
+        assert!(!first.contains(&other.next_id()));
+    }
+
     use super::*;
 
     #[test]

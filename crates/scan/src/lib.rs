@@ -85,6 +85,32 @@ pub struct ScanStats {
     pub streams_forgotten: u64,
 }
 
+impl ScanStats {
+    /// Adds another scanner's counters (one scanner per worker thread).
+    pub fn merge(&mut self, other: &ScanStats) {
+        let ScanStats {
+            exchanges,
+            sse_updates,
+            mcp_exchanges,
+            alerts,
+            allowed,
+            would_block,
+            blocked,
+            orphan_updates,
+            streams_forgotten,
+        } = other;
+        self.exchanges += exchanges;
+        self.sse_updates += sse_updates;
+        self.mcp_exchanges += mcp_exchanges;
+        self.alerts += alerts;
+        self.allowed += allowed;
+        self.would_block += would_block;
+        self.blocked += blocked;
+        self.orphan_updates += orphan_updates;
+        self.streams_forgotten += streams_forgotten;
+    }
+}
+
 /// What an MCP session's handshake told, for the alerts of its later
 /// exchanges (which carry only the session id).
 #[derive(Clone, Default)]
