@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use shadowmcp_engine::{process_capture, CaptureConfig};
 use shadowmcp_exchange::Record;
-use shadowmcp_http1::ExchangeIds;
 
 const USAGE: &str = "usage: shadowmcp-flowload [--max-conns N] [--max-buffered-total BYTES] FILE";
 
@@ -46,7 +45,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let (mut exchanges, mut updates) = (0u64, 0u64);
-    let result = process_capture(&file, &config, &ExchangeIds::new(), &mut |r| match r {
+    let result = process_capture(&file, &config, &mut |r| match r {
         Record::Exchange(_) => exchanges += 1,
         _ => updates += 1,
     });
