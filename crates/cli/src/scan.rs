@@ -8,8 +8,12 @@ use std::sync::{Arc, Mutex};
 use shadowmcp_capture::CaptureReader;
 use shadowmcp_detect::{DetectConfig, Detector};
 use shadowmcp_engine::{
-    process_capture, process_capture_sharded, CaptureConfig, RecordHandler, ShardConfig,
+    process_capture, process_capture_sharded, CaptureConfig, ObserverHandle, RecordHandler,
+    ShardConfig,
 };
+use shadowmcp_metrics::Metrics;
+
+use crate::observe::MetricsObserver;
 use shadowmcp_exchange::Record;
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
@@ -51,6 +55,12 @@ pub struct Args {
     /// Write events sorted by time, flow and exchange (held until the end).
     #[arg(long)]
     pub sort: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while running (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Write Prometheus metrics (text format) to PATH at the end (node_exporter textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Do not print the summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -117,13 +127,31 @@ fn lint_summary(errs: &[impl std::fmt::Display]) -> String {
 }
 
 pub fn run(args: Args) -> u8 {
-    let setup = match args.engine.setup() {
+    let mut setup = match args.engine.setup() {
         Ok(s) => s,
         Err(e) => {
             error(e);
             return exit::ERROR;
         }
     };
+    let metrics = (args.metrics_listen.is_some() || args.metrics_file.is_some())
+        .then(|| Arc::new(Metrics::new()));
+    if let Some(m) = &metrics {
+        setup.capture.observer = Some(ObserverHandle(Arc::new(MetricsObserver(m.clone()))));
+        if let Some(addr) = args.metrics_listen {
+            match m.serve(addr) {
+                Ok(bound) => {
+                    if !args.quiet {
+                        eprintln!("shadowmcp: metrics at http://{bound}/metrics");
+                    }
+                }
+                Err(e) => {
+                    error(format!("--metrics-listen {addr}: {e}"));
+                    return exit::ERROR;
+                }
+            }
+        }
+    }
     let (out, out_name): (Box<dyn Write + Send>, String) = match &args.output {
         Some(path) => match File::create(path) {
             Ok(f) => (Box::new(BufWriter::new(f)), path.display().to_string()),
@@ -158,6 +186,7 @@ pub fn run(args: Args) -> u8 {
             options.clone(),
         ),
         totals: &totals_stats,
+        metrics: metrics.clone(),
     };
     // Each input gets its own scanners: what one capture says about a
     // session never leaks into another, whatever the thread count.
@@ -217,6 +246,12 @@ pub fn run(args: Args) -> u8 {
         }
     }
     let stats = totals_stats.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let (Some(m), Some(path)) = (&metrics, &args.metrics_file) {
+        if let Err(e) = m.write_file(path) {
+            error(format!("{}: cannot write metrics: {e}", path.display()));
+            return exit::ERROR;
+        }
+    }
     if !args.quiet {
         print_summary(&totals, &stats);
     }
@@ -235,12 +270,25 @@ fn default_threads() -> usize {
 struct ScanHandler<'a> {
     scanner: Scanner,
     totals: &'a Mutex<ScanStats>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RecordHandler for ScanHandler<'_> {
     type Output = Event;
     fn on_record(&mut self, record: Record, out: &mut Vec<Event>) {
+        let Some(m) = &self.metrics else {
+            self.scanner.on_record(&record, out);
+            return;
+        };
+        let start = std::time::Instant::now();
+        let before = out.len();
         self.scanner.on_record(&record, out);
+        m.observe_processing(start.elapsed().as_secs_f64());
+        for ev in &out[before..] {
+            if let (Some(verdict), Some(server)) = (ev.verdict, &ev.server) {
+                m.record_alert(&ev.rule_ids, verdict.as_str(), server);
+            }
+        }
     }
 }
 

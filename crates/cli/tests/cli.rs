@@ -311,3 +311,61 @@ fn same_events_whatever_the_thread_count() {
     assert_eq!(run_with("2"), one);
     assert_eq!(run_with("3"), one);
 }
+
+#[test]
+fn metrics_file_counts_what_was_processed() {
+    let path = std::env::temp_dir().join(format!("shadowmcp-{}.prom", std::process::id()));
+    let capture = fixture("pcap/real/py-streamable-json.pcap");
+    for threads in ["1", "2"] {
+        let o = run(&[
+            "scan",
+            "-q",
+            "--threads",
+            threads,
+            "--metrics-file",
+            path.to_str().unwrap(),
+            &capture,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        };
+        assert_eq!(
+            value("shadowmcp_packets_total"),
+            77.0,
+            "tcpdump wrote 77 packets"
+        );
+        assert_eq!(value("shadowmcp_exchanges_total"), 10.0);
+        assert_eq!(value("shadowmcp_flows_active"), 0.0);
+        // One observation per record: 10 exchanges and the end of the GET stream.
+        assert_eq!(value("shadowmcp_processing_seconds_count"), 11.0);
+        let alerts = json_lines(&o).len() as f64;
+        assert_eq!(
+            value(
+                r#"shadowmcp_verdicts_total{server="tools.internal.test:28102/mcp",verdict="would-block"}"#
+            ),
+            alerts
+        );
+        assert!(text.contains(r#"shadowmcp_detections_total{rule="3001"}"#));
+    }
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn metrics_listen_on_a_busy_address_is_an_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let o = run(&[
+        "scan",
+        "--metrics-listen",
+        &addr,
+        &fixture("pcap/real/curl-plain.pcap"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&addr), "{}", stderr(&o));
+}

@@ -35,13 +35,51 @@ use shadowmcp_reassembly::{
     TcpFlags,
 };
 
-/// Every limit of the capture path, each with its layer's documented default.
+/// Every limit of the capture path, each with its layer's documented
+/// default, and who to tell about progress.
 #[derive(Clone, Debug, Default)]
 pub struct CaptureConfig {
     pub reader: ReaderConfig,
     pub decoder: DecoderConfig,
     pub reassembly: ReassemblyConfig,
     pub http1: Http1Config,
+    pub observer: Option<ObserverHandle>,
+}
+
+/// Receives running totals while a capture is processed: from the reading
+/// thread and from each worker, once a second of capture time and at the
+/// end (e.g. to export metrics while a long scan runs).
+pub trait Observer: Send + Sync {
+    fn reader(&self, input: &str, reader: &ReaderStats, decode: &DecodeStats);
+    fn worker(&self, input: &str, worker: usize, reassembly: &ReassemblyStats, http: &Http1Stats);
+}
+
+/// A shared [`Observer`].
+#[derive(Clone)]
+pub struct ObserverHandle(pub Arc<dyn Observer>);
+
+impl std::fmt::Debug for ObserverHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObserverHandle")
+    }
+}
+
+fn observe_reader(
+    config: &CaptureConfig,
+    input: &str,
+    reader: &CaptureReader,
+    decoder: &PacketDecoder,
+) {
+    if let Some(o) = &config.observer {
+        o.0.reader(input, reader.stats(), decoder.stats());
+    }
+}
+
+fn observe_worker(config: &CaptureConfig, input: &str, index: usize, worker: &FlowWorker) {
+    if let Some(o) = &config.observer {
+        let (reassembly, http) = worker.stats();
+        o.0.worker(input, index, &reassembly, &http);
+    }
 }
 
 /// What one capture produced, skipped and repaired.
@@ -107,12 +145,16 @@ pub fn process_reader(
         }
         if clock.due(ts) {
             worker.advance(ts);
+            observe_reader(config, &input, &reader, &decoder);
+            observe_worker(config, &input, 0, &worker);
         }
         records += worker.drain(sink);
     }
     decoder.finish();
     worker.finish();
     records += worker.drain(sink);
+    observe_reader(config, &input, &reader, &decoder);
+    observe_worker(config, &input, 0, &worker);
     let (reassembly, http) = worker.stats();
     Ok(CaptureReport {
         input,
@@ -190,7 +232,8 @@ where
             let out_tx = out_tx.clone();
             let handler = make_handler(index);
             let input = input.as_str();
-            handles.push(scope.spawn(move || run_worker(config, input, rx, handler, out_tx)));
+            handles
+                .push(scope.spawn(move || run_worker(config, input, index, rx, handler, out_tx)));
         }
         drop(out_tx);
 
@@ -232,9 +275,11 @@ where
                     flush(batch, tx);
                     let _ = tx.send(WorkerMsg::Advance(ts));
                 }
+                observe_reader(config, &input, &reader, &decoder);
             }
         }
         decoder.finish();
+        observe_reader(config, &input, &reader, &decoder);
         for (batch, tx) in batches.iter_mut().zip(&txs) {
             flush(batch, tx);
         }
@@ -347,6 +392,7 @@ fn reassembly_flags(tcp: &TcpPacket<'_>) -> TcpFlags {
 fn run_worker<H: RecordHandler>(
     config: &CaptureConfig,
     input: &str,
+    index: usize,
     rx: Receiver<WorkerMsg>,
     mut handler: H,
     out: Sender<Vec<H::Output>>,
@@ -378,12 +424,16 @@ fn run_worker<H: RecordHandler>(
                     worker.segment_at(&seg, m.number);
                 }
             }
-            WorkerMsg::Advance(ts) => worker.advance(ts),
+            WorkerMsg::Advance(ts) => {
+                worker.advance(ts);
+                observe_worker(config, input, index, &worker);
+            }
         }
         hand_over(&mut worker, &mut outputs);
     }
     worker.finish();
     hand_over(&mut worker, &mut outputs);
+    observe_worker(config, input, index, &worker);
     let (reassembly, http) = worker.stats();
     (reassembly, http, records)
 }
