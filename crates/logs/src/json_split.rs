@@ -218,11 +218,9 @@ impl HarSplitter {
                 }
             }
             b':' => top.expect_key = false,
-            b',' => {
-                if top.is_object {
-                    top.expect_key = true;
-                    top.key = Key::Other;
-                }
+            b',' if top.is_object => {
+                top.expect_key = true;
+                top.key = Key::Other;
             }
             b'{' | b'[' => {
                 let role = match (top.role, top.key, b) {

@@ -133,7 +133,7 @@ fn binary_kind(b: &[u8]) -> Option<&'static str> {
 /// The first key of a JSON object at the start of `b`, if complete.
 fn first_key(b: &[u8]) -> Option<Result<&[u8], ()>> {
     let rest = strip_start(b.get(1..)?);
-    let Some(&q) = rest.first() else { return None };
+    let &q = rest.first()?;
     if q != b'"' {
         return Some(Err(()));
     }
