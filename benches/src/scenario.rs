@@ -472,7 +472,9 @@ fn mcp(rng: &mut Rng, kind: &'static str) -> Vec<FlowPlan> {
                     ),
                 }),
             );
-            let mut posts = FlowPlan::new("mcp-legacy-sse-post", host, port).mcp_server(&sse_path);
+            // The POSTs go to the endpoint the stream announced.
+            let mut posts =
+                FlowPlan::new("mcp-legacy-sse-post", host, port).mcp_server("/messages");
             for (req, _) in msgs {
                 let h = posts.host_header();
                 let target = format!("/messages/?session_id={session}");
