@@ -267,6 +267,12 @@ pub fn process_log(
             },
         })?,
     };
+    if let Err(source) = skip_bom(&mut src) {
+        return Err(LogError::Io {
+            input: input.to_string(),
+            source,
+        });
+    }
     let mut ctx = Ctx {
         input,
         config,
@@ -289,10 +295,28 @@ pub fn process_log(
     Ok(ctx.report)
 }
 
+/// Drops a UTF-8 byte order mark at the start of the input (editors and
+/// Windows tools write one).
+fn skip_bom<R: BufRead>(src: &mut Prefixed<R>) -> io::Result<()> {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    while src.ahead().len() < BOM.len() && BOM.starts_with(src.ahead()) {
+        if !src.read_ahead(sniff::SNIFF_LIMIT)? {
+            break;
+        }
+    }
+    if src.ahead().starts_with(BOM) {
+        src.consume(BOM.len());
+    }
+    Ok(())
+}
+
 /// What a line-based parser made of one line.
 pub(crate) enum LineOutcome {
     /// Not a record (blank line, header line).
     Skip,
+    /// A record that logs no HTTP exchange (a Squid line for a connection
+    /// that never sent a request): counted, not emitted.
+    NoExchange,
     Exchange(Box<Exchange>),
     Malformed(String),
 }
@@ -338,6 +362,7 @@ fn run_lines(src: &mut impl BufRead, format: LogFormat, ctx: &mut Ctx<'_>) -> Re
         };
         match outcome {
             LineOutcome::Skip => {}
+            LineOutcome::NoExchange => ctx.report.records += 1,
             LineOutcome::Exchange(ex) => {
                 ctx.report.records += 1;
                 ctx.emit(ex, line_no);

@@ -217,6 +217,9 @@ fn parse(line: &[u8], config: &LogConfig) -> Result<Box<shadowmcp_exchange::Exch
 
     match r.status {
         None | Some(0) => ex.flags.incomplete = true,
+        Some(status) if status > 999 => {
+            return Err(format!("status: invalid HTTP status {status}"))
+        }
         Some(status) => {
             let headers = headers(r.response_headers.as_ref(), "response_headers")?;
             let raw = body_bytes(

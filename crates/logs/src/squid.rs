@@ -47,7 +47,7 @@ struct Fields<'a> {
 
 fn build(f: Fields<'_>) -> LineOutcome {
     if !is_exchange(f.method, f.url) {
-        return LineOutcome::Skip;
+        return LineOutcome::NoExchange;
     }
     let mut ex = common::exchange();
     ex.request_ts = f.ts;
@@ -208,7 +208,7 @@ fn combined(line: &[u8]) -> Result<LineOutcome, String> {
     let mut parts = request.split(' ').filter(|p| !p.is_empty());
     let (Some(method), Some(url)) = (parts.next(), parts.next()) else {
         if request == "-" {
-            return Ok(LineOutcome::Skip);
+            return Ok(LineOutcome::NoExchange);
         }
         return Err(format!("invalid request line '{request}'"));
     };

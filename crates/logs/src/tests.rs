@@ -120,7 +120,8 @@ fn squid_native_lines_become_exchanges() {
     assert_eq!(report.format, LogFormat::SquidNative);
     assert_eq!(
         (report.records, report.exchanges, report.malformed),
-        (3, 3, 0)
+        // The NONE line is a record without an exchange.
+        (4, 3, 0)
     );
     assert!(warnings.is_empty());
     let mut want = Exchange::new(1);
@@ -425,7 +426,7 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
         "request_headers": [["Content-Type", "application/json"], ["Accept", "application/json, text/event-stream"]],
         "request_body": "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}",
         "status": 200, "reason": "OK",
-        "response_headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        "response_headers": [["Content-Type", "application/json"], ["Content-Encoding", "gzip"]],
         "response_body": b64(&gz), "response_body_encoding": "base64",
         "future_field": {"ignored": true}
     });
@@ -436,7 +437,8 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
         "response_body": "event: endpoint\ndata: /messages?session=1\n\ndata: {\"jsonrpc\":\"2.0\"}\n\n",
         "truncated": true
     });
-    let line3 = json!({"method": "POST", "url": "http://a.example/mcp", "status": 0});
+    let line3 = json!({"method": "POST", "url": "http://a.example/mcp", "status": 0,
+                       "request_headers": {"X-Multi": ["a", "b"], "Accept": "*/*"}});
     let log = format!("{line1}\n{line2}\n\n{line3}\n");
     let (report, got, warnings) = run("proxy.ndjson", log.as_bytes());
     assert_eq!(report.format, LogFormat::Ndjson);
@@ -470,8 +472,8 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
         "OK",
         HttpVersion::Http11,
         headers(&[
-            ("Content-Encoding", "gzip"),
             ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
         ]),
         Body {
             data: result.to_vec(),
@@ -506,6 +508,13 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
     assert!(r.body.data.is_empty());
 
     let no_resp = &got[2];
+    let h = &no_resp.request.as_ref().unwrap().headers;
+    assert_eq!(
+        h.iter_named("x-multi").collect::<Vec<_>>(),
+        vec![&b"a"[..], b"b"]
+    );
+    assert_eq!(h.get_str("accept"), Some("*/*"));
+    assert_eq!(h.get_str("host"), Some("a.example"));
     assert_eq!(no_resp.origin.position, 4);
     assert_eq!(no_resp.response, None);
     assert!(no_resp.flags.incomplete);
@@ -787,12 +796,18 @@ fn bad_har_entries_are_reported_by_index_and_line() {
 #[test]
 fn formats_are_sniffed_and_forced() {
     let ndjson = r#"{"method":"GET","url":"http://a.example/"}"#;
-    let zeek_json = r#"{"ts":1.0,"uid":"C1","id.orig_h":"10.0.0.1"}"#;
+    let zeek_json = r#"{"ts":1.0,"uid":"C1","id.orig_h":"10.0.0.1","method":"GET","uri":"/"}"#;
     let combined = r#"10.0.0.1 - - [29/Nov/2026:07:25:34 +0000] "GET http://a.example/ HTTP/1.1" 200 5 "-" "-" TCP_MISS:HIER_DIRECT"#;
     let cases = [
         (har_doc(), LogFormat::Har),
         (r#"{"log":{"entries":[]}}"#.to_string(), LogFormat::Har),
         (format!("{ndjson}\n"), LogFormat::Ndjson),
+        (format!("\u{feff}{ndjson}\r\n"), LogFormat::Ndjson),
+        (format!("\u{feff}{}", har_doc()), LogFormat::Har),
+        (
+            r#"10.0.0.1 - - [29/Nov/2026:07:25:34 +0000] "GET /x HTTP/1.0" 200 5"#.to_string(),
+            LogFormat::SquidCombined,
+        ),
         (format!("\u{feff}\n{zeek_json}\n"), LogFormat::ZeekJson),
         (SQUID_NATIVE.to_string(), LogFormat::SquidNative),
         (combined.to_string(), LogFormat::SquidCombined),
@@ -800,8 +815,9 @@ fn formats_are_sniffed_and_forced() {
     ];
     for (text, want) in &cases {
         assert_eq!(crate::sniff(text.as_bytes()), Some(*want), "{text}");
-        let (report, _, _) = run("in", text.as_bytes());
+        let (report, _, warnings) = run("in", text.as_bytes());
         assert_eq!(report.format, *want);
+        assert_eq!(report.malformed, 0, "{warnings:?}");
     }
     for f in LogFormat::ALL {
         assert_eq!(f.as_str().parse::<LogFormat>(), Ok(f));
