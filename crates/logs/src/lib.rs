@@ -254,6 +254,43 @@ pub fn process_log(
     warn: &mut dyn FnMut(String),
 ) -> Result<LogReport, LogError> {
     let mut src = Prefixed::new(reader);
+    let gzipped = starts_with(&mut src, GZIP_MAGIC).map_err(|source| LogError::Io {
+        input: input.to_string(),
+        source,
+    })?;
+    if gzipped {
+        // Rotated logs are often gzipped: read them through a streaming
+        // decoder (memory stays bounded; a corrupt or cut stream ends the
+        // input like a read error).
+        let mut decoded =
+            io::BufReader::with_capacity(64 << 10, flate2::bufread::MultiGzDecoder::new(src));
+        return process_plain(input, &mut decoded, format, config, ids, sink, warn);
+    }
+    process_plain(input, &mut src, format, config, ids, sink, warn)
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// Whether the input starts with `magic` (reads ahead as far as needed).
+fn starts_with<R: BufRead>(src: &mut Prefixed<R>, magic: &[u8]) -> io::Result<bool> {
+    while src.ahead().len() < magic.len() && magic.starts_with(src.ahead()) {
+        if !src.read_ahead(sniff::SNIFF_LIMIT)? {
+            break;
+        }
+    }
+    Ok(src.ahead().starts_with(magic))
+}
+
+fn process_plain(
+    input: &str,
+    reader: &mut dyn BufRead,
+    format: Option<LogFormat>,
+    config: &LogConfig,
+    ids: &ExchangeIds,
+    sink: &mut dyn FnMut(Record),
+    warn: &mut dyn FnMut(String),
+) -> Result<LogReport, LogError> {
+    let mut src = Prefixed::new(reader);
     let format = match format {
         Some(f) => f,
         None => sniff::sniff_stream(&mut src).map_err(|e| match e {
@@ -299,12 +336,7 @@ pub fn process_log(
 /// Windows tools write one).
 fn skip_bom<R: BufRead>(src: &mut Prefixed<R>) -> io::Result<()> {
     const BOM: &[u8] = b"\xef\xbb\xbf";
-    while src.ahead().len() < BOM.len() && BOM.starts_with(src.ahead()) {
-        if !src.read_ahead(sniff::SNIFF_LIMIT)? {
-            break;
-        }
-    }
-    if src.ahead().starts_with(BOM) {
+    if starts_with(src, BOM)? {
         src.consume(BOM.len());
     }
     Ok(())

@@ -173,23 +173,20 @@ fn sniff_json(b: &[u8], line: &[u8], line_known: bool, complete: bool) -> Sniffe
             };
         }
     }
-    if !complete && line_known && line.len() < SNIFF_LIMIT {
-        // A first line that is not a whole object: a pretty-printed
-        // document, which only HAR is (and its first key was not `log`).
-        return Sniffed::Unknown("a JSON document that is not a HAR (no log key first)".into());
-    }
-    if !complete {
+    if !complete && !line_known {
         return Sniffed::NeedMore;
     }
-    // The first line is longer than the look-ahead (a large body): decide
-    // from the keys seen so far.
+    // The first line is not a whole JSON object: a malformed first record
+    // (or one longer than the look-ahead) is classified by the keys it
+    // names; a pretty-printed document can only be a HAR, which starts
+    // with `log`.
     let has = |k: &[u8]| line.windows(k.len()).any(|w| w == k);
     if has(b"\"id.orig_h\"") || has(b"\"uid\"") {
         Sniffed::Format(LogFormat::ZeekJson)
     } else if has(b"\"url\"") || has(b"\"method\"") {
         Sniffed::Format(LogFormat::Ndjson)
     } else {
-        Sniffed::Unknown("JSON that is neither a HAR nor NDJSON/Zeek records".into())
+        Sniffed::Unknown("a JSON document that is not a HAR (no log key first)".into())
     }
 }
 

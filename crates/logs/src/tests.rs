@@ -945,6 +945,7 @@ fn assert_streams(first: &str, rest: &str, want_total: u64) {
         .recv_timeout(std::time::Duration::from_secs(120))
         .expect("no record before the end of input");
     assert_eq!(ex.origin.position, 1);
+    assert!(!worker.is_finished(), "the input is still open");
     data_tx.send(rest.as_bytes().to_vec()).unwrap();
     drop(data_tx);
     let report = worker.join().unwrap();
@@ -974,4 +975,38 @@ fn har_entries_are_handed_out_before_end_of_input() {
         .unwrap();
     let first_end = doc[..second].rfind('}').unwrap() + 1;
     assert_streams(&doc[..first_end], &doc[first_end..], 4);
+}
+
+#[test]
+fn gzipped_logs_are_read_through_a_decoder() {
+    let line = r#"{"method":"GET","url":"http://a.example/"}"#;
+    let plain = format!("{line}\n").repeat(3);
+    let gz = gzip(plain.as_bytes());
+    let (report, got, warnings) = run("proxy.ndjson.gz", &gz);
+    assert_eq!(report.format, LogFormat::Ndjson);
+    assert_eq!(got.len(), 3);
+    assert!(warnings.is_empty());
+    // Cut short: the lines that decoded are processed, the cut is reported.
+    let big = format!("{line}\n").repeat(2000);
+    let gz = gzip(big.as_bytes());
+    let (report, got, warnings) = run("cut.gz", &gz[..gz.len() / 2]);
+    assert!(!got.is_empty() && got.len() < 2000);
+    assert!(report.truncated.is_some(), "{warnings:?}");
+    assert_eq!(report.malformed, 0);
+}
+
+#[test]
+fn first_line_longer_than_the_look_ahead_or_malformed_still_sniffs() {
+    let body = "x".repeat(100 << 10);
+    let long =
+        json!({"method": "POST", "url": "http://a.example/", "request_body": body, "status": 200});
+    let (report, got, _) = run("long.ndjson", format!("{long}\n").as_bytes());
+    assert_eq!(report.format, LogFormat::Ndjson);
+    assert_eq!(got[0].request.as_ref().unwrap().body.data.len(), 100 << 10);
+
+    let log = "{\"method\":\"GET\",\"url\":\"http://a.example/\",\n{\"method\":\"GET\",\"url\":\"http://a.example/\"}\n";
+    let (report, got, warnings) = run("m.ndjson", log.as_bytes());
+    assert_eq!(report.format, LogFormat::Ndjson);
+    assert_eq!((report.malformed, got.len()), (1, 1));
+    assert!(warnings[0].starts_with("m.ndjson:1: invalid JSON record"));
 }
