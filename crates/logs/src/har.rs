@@ -1,5 +1,5 @@
 //! HAR 1.2 (W3C Web Performance WG draft "HTTP Archive (HAR) format",
-//! http://www.softwareishard.com/blog/har-12-spec/): each element of
+//! <http://www.softwareishard.com/blog/har-12-spec/>): each element of
 //! `log.entries` is one exchange.
 //!
 //! Entries are split out of the document incrementally

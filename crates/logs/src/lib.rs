@@ -1,14 +1,14 @@
 //! Proxy logs into [`Record`]s: one job, turning the logs a secure web
 //! gateway or proxy already writes into the same
-//! [`Exchange`](shadowmcp_exchange::Exchange)s the capture path produces,
+//! `Exchange`s the capture path produces,
 //! so detection, policy and sinks work on them unchanged.
 //!
 //! Formats ([`LogFormat`]), detected from the content ([`sniff`]) or forced:
 //!
 //! - **HAR 1.2** (mitmproxy, browsers, Charles, Fiddler): full requests and
 //!   responses with bodies; event-stream responses split into events.
-//! - **NDJSON**, shadowmcp's own schema (one JSON object a line, see the
-//!   crate README and [`ndjson`](LogFormat::Ndjson)): full exchanges.
+//! - **NDJSON**, shadowmcp's own schema (one JSON object a line, see
+//!   [`LogFormat::Ndjson`] and the crate README): full exchanges.
 //! - **Squid access.log**, native and combined formats: no bodies, so only
 //!   host, path and header rules can match.
 //! - **Zeek http.log**, TSV (with its `#fields` header) and JSON: no bodies.
@@ -72,7 +72,25 @@ use input::{read_line, Line, Prefixed};
 pub enum LogFormat {
     /// HTTP Archive 1.2 (one JSON document, entries read incrementally).
     Har,
-    /// shadowmcp's NDJSON schema (see the crate README).
+    /// shadowmcp's NDJSON schema, version 1: one JSON object a line, one
+    /// exchange each (the crate README has the full table).
+    ///
+    /// ```json
+    /// {"version": 1, "ts": "2026-11-29T07:25:34.147Z", "client_ip": "10.1.2.3",
+    ///  "client_port": 50123, "server_ip": "203.0.113.9", "server_port": 443, "user": "alice",
+    ///  "method": "POST", "url": "https://mcp.example.com/mcp?x=1", "http_version": "HTTP/1.1",
+    ///  "request_headers": [["Content-Type", "application/json"]], "request_body": "{}",
+    ///  "request_body_encoding": "utf8", "status": 200, "reason": "OK",
+    ///  "response_headers": {"Content-Type": "application/json"},
+    ///  "response_body": "e30=", "response_body_encoding": "base64", "truncated": false}
+    /// ```
+    ///
+    /// Only `method` and `url` are required. `ts`: RFC 3339 or epoch
+    /// seconds. Headers: `[[name, value], ...]` or `{name: value}`. Bodies:
+    /// `utf8` (default) or `base64`; still content-encoded bodies are
+    /// decoded (`*_body_content_encoded`: `true`/`false` to say so, absent
+    /// to decide from the bytes). `status` absent or 0: no response.
+    /// `version` above 1 is refused; unknown fields are ignored.
     Ndjson,
     /// Squid native access.log:
     /// `time elapsed remotehost code/status bytes method URL rfc931 peerstatus/peerhost type`.
@@ -232,7 +250,7 @@ pub fn open_log(input: &str) -> Result<Box<dyn BufRead + Send>, LogError> {
 }
 
 /// Reads the log `reader` (named `input` in messages and
-/// [`Origin`](shadowmcp_exchange::Origin)s) to its end and hands every
+/// `Origin`s) to its end and hands every
 /// exchange to `sink` as soon as its line or entry is complete.
 ///
 /// `format`: `None` sniffs it from the first line (or first KiBs). Each

@@ -1,5 +1,5 @@
 //! Squid access.log, the two built-in formats (Squid wiki,
-//! "Features/LogFormat", https://wiki.squid-cache.org/Features/LogFormat,
+//! "Features/LogFormat", <https://wiki.squid-cache.org/Features/LogFormat>,
 //! and squid.conf `logformat`):
 //!
 //! - `squid` (native):
