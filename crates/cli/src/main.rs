@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod exchanges;
+mod live;
 mod observe;
 mod rules_cmd;
 mod scan;
@@ -39,6 +40,8 @@ enum Command {
     Exchanges(exchanges::Args),
     /// Detect MCP, apply the policy and write EVE alerts, one JSON object per line.
     Scan(scan::Args),
+    /// Capture from a network interface (a decryption mirror port) and scan it live.
+    Live(live::Args),
     /// Run rule regression cases (`*.case.toml`) and report `N passed, N failed`.
     Test(test_cmd::Args),
     /// Work with rule packs.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Exchanges(args) => exchanges::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Test(args) => test_cmd::run(args),
+        Command::Live(args) => live::run(args),
         Command::Rules(cmd) => rules_cmd::run(cmd),
     };
     let _ = std::io::stdout().flush();

@@ -56,4 +56,12 @@ impl Observer for MetricsObserver {
         self.0
             .report_totals(&format!("{input}/worker{worker}"), &totals);
     }
+
+    fn capture_drops(&self, input: &str, kernel: u64, interface: u64) {
+        let totals = SourceTotals {
+            drops: vec![("kernel", kernel), ("interface", interface)],
+            ..SourceTotals::default()
+        };
+        self.0.report_totals(&format!("{input}/capture"), &totals);
+    }
 }

@@ -5,11 +5,12 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use shadowmcp_capture::CaptureError;
 use shadowmcp_capture::CaptureReader;
 use shadowmcp_detect::{DetectConfig, Detector};
 use shadowmcp_engine::{
-    process_capture, process_capture_sharded, CaptureConfig, ObserverHandle, RecordHandler,
-    ShardConfig,
+    process_capture_sharded, process_source, CaptureConfig, CaptureReport, ObserverHandle,
+    PacketSource, RecordHandler, ShardConfig,
 };
 use shadowmcp_metrics::Metrics;
 
@@ -35,6 +36,13 @@ pub struct Args {
     /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
+    #[command(flatten)]
+    pub opts: ScanOpts,
+}
+
+/// Everything `scan` and `live` share.
+#[derive(clap::Args)]
+pub struct ScanOpts {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Write events to FILE instead of standard output.
@@ -127,138 +135,193 @@ fn lint_summary(errs: &[impl std::fmt::Display]) -> String {
 }
 
 pub fn run(args: Args) -> u8 {
-    let mut setup = match args.engine.setup() {
-        Ok(s) => s,
-        Err(e) => {
-            error(e);
-            return exit::ERROR;
-        }
+    let mut run = match ScanRun::start(&args.opts) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
-    let metrics = (args.metrics_listen.is_some() || args.metrics_file.is_some())
-        .then(|| Arc::new(Metrics::new()));
-    if let Some(m) = &metrics {
-        setup.capture.observer = Some(ObserverHandle(Arc::new(MetricsObserver(m.clone()))));
-        if let Some(addr) = args.metrics_listen {
-            match m.serve(addr) {
-                Ok(bound) => {
-                    if !args.quiet {
-                        eprintln!("shadowmcp: metrics at http://{bound}/metrics");
-                    }
-                }
-                Err(e) => {
-                    error(format!("--metrics-listen {addr}: {e}"));
-                    return exit::ERROR;
-                }
-            }
+    for file in &args.files {
+        let opened = CaptureReader::open_with(file, run.setup.capture.reader.clone());
+        let result = opened.and_then(|reader| run.input(reader));
+        if let Err(code) = run.account(result) {
+            return code;
         }
     }
-    let (out, out_name): (Box<dyn Write + Send>, String) = match &args.output {
-        Some(path) => match File::create(path) {
-            Ok(f) => (Box::new(BufWriter::new(f)), path.display().to_string()),
-            Err(e) => {
-                error(format!("{}: cannot write output: {e}", path.display()));
-                return exit::ERROR;
+    run.finish()
+}
+
+/// One `scan` (or `live`) invocation: detector, policy, output, metrics and
+/// the totals of every input.
+pub struct ScanRun<'a> {
+    opts: &'a ScanOpts,
+    pub setup: Setup,
+    options: ScanOptions,
+    threads: usize,
+    metrics: Option<Arc<Metrics>>,
+    sink: EventSink,
+    out_name: String,
+    scan_stats: Mutex<ScanStats>,
+    totals: Totals,
+    code: u8,
+}
+
+impl<'a> ScanRun<'a> {
+    /// Loads rules and policy, opens the output, starts the metrics
+    /// endpoint. `Err` holds the exit code after the error was printed.
+    pub fn start(opts: &'a ScanOpts) -> Result<ScanRun<'a>, u8> {
+        let mut setup = opts.engine.setup().map_err(|e| {
+            error(e);
+            exit::ERROR
+        })?;
+        let metrics = (opts.metrics_listen.is_some() || opts.metrics_file.is_some())
+            .then(|| Arc::new(Metrics::new()));
+        if let Some(m) = &metrics {
+            setup.capture.observer = Some(ObserverHandle(Arc::new(MetricsObserver(m.clone()))));
+            if let Some(addr) = opts.metrics_listen {
+                let bound = m.serve(addr).map_err(|e| {
+                    error(format!("--metrics-listen {addr}: {e}"));
+                    exit::ERROR
+                })?;
+                if !opts.quiet {
+                    eprintln!("shadowmcp: metrics at http://{bound}/metrics");
+                }
             }
-        },
-        None => (Box::new(std::io::stdout()), "standard output".to_string()),
-    };
-    let options = ScanOptions {
-        include_payload: args.include_payload,
-        all: args.all,
-        ..ScanOptions::default()
-    };
-    let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let mut sink = EventSink {
-        out,
-        sort: args.sort,
-        held: Vec::new(),
-        fail_on: args.fail_on,
-        found: false,
-        write_error: None,
-    };
-    let totals_stats = Mutex::new(ScanStats::default());
-    let mut code = exit::OK;
-    let mut totals = Totals::default();
-    let new_handler = || ScanHandler {
-        scanner: Scanner::new(
-            setup.detector.clone(),
-            setup.policy.clone(),
-            options.clone(),
-        ),
-        totals: &totals_stats,
-        metrics: metrics.clone(),
-    };
-    // Each input gets its own scanners: what one capture says about a
-    // session never leaks into another, whatever the thread count.
-    for file in &args.files {
-        let result = if threads == 1 {
+        }
+        let (out, out_name): (Box<dyn Write + Send>, String) = match &opts.output {
+            Some(path) => match File::create(path) {
+                Ok(f) => (Box::new(BufWriter::new(f)), path.display().to_string()),
+                Err(e) => {
+                    error(format!("{}: cannot write output: {e}", path.display()));
+                    return Err(exit::ERROR);
+                }
+            },
+            None => (Box::new(std::io::stdout()), "standard output".to_string()),
+        };
+        Ok(ScanRun {
+            opts,
+            setup,
+            options: ScanOptions {
+                include_payload: opts.include_payload,
+                all: opts.all,
+                ..ScanOptions::default()
+            },
+            threads: opts.threads.unwrap_or_else(default_threads).max(1),
+            metrics,
+            sink: EventSink {
+                out,
+                sort: opts.sort,
+                held: Vec::new(),
+                fail_on: opts.fail_on,
+                found: false,
+                write_error: None,
+            },
+            out_name,
+            scan_stats: Mutex::new(ScanStats::default()),
+            totals: Totals::default(),
+            code: exit::OK,
+        })
+    }
+
+    /// Scans one source to its end. Each input gets its own scanners: what
+    /// one capture says about a session never leaks into another, whatever
+    /// the thread count.
+    pub fn input<S: PacketSource>(&mut self, source: S) -> Result<CaptureReport, CaptureError> {
+        let ScanRun {
+            setup,
+            options,
+            threads,
+            metrics,
+            sink,
+            scan_stats,
+            ..
+        } = self;
+        let new_handler = || ScanHandler {
+            scanner: Scanner::new(
+                setup.detector.clone(),
+                setup.policy.clone(),
+                options.clone(),
+            ),
+            totals: scan_stats,
+            metrics: metrics.clone(),
+        };
+        if *threads == 1 {
             let mut handler = new_handler();
             let mut events = Vec::new();
-            process_capture(file, &setup.capture, &mut |record| {
+            process_source(source, &setup.capture, &mut |record| {
                 handler.on_record(record, &mut events);
                 for ev in events.drain(..) {
                     sink.emit(ev);
                 }
             })
         } else {
-            CaptureReader::open_with(file, setup.capture.reader.clone()).and_then(|reader| {
-                process_capture_sharded(
-                    reader,
-                    &setup.capture,
-                    ShardConfig {
-                        workers: threads,
-                        ..ShardConfig::default()
-                    },
-                    |_| new_handler(),
-                    |ev| sink.emit(ev),
-                )
-            })
-        };
-        if let Some(e) = &sink.write_error {
+            process_capture_sharded(
+                source,
+                &setup.capture,
+                ShardConfig {
+                    workers: *threads,
+                    ..ShardConfig::default()
+                },
+                |_| new_handler(),
+                |ev| sink.emit(ev),
+            )
+        }
+    }
+
+    /// Adds an input's outcome to the totals; `Err` holds the exit code of
+    /// a fatal problem (already printed).
+    pub fn account(&mut self, result: Result<CaptureReport, CaptureError>) -> Result<(), u8> {
+        if let Some(e) = &self.sink.write_error {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return code;
+                return Err(self.code);
             }
-            error(format!("{out_name}: {e}"));
-            return exit::ERROR;
+            error(format!("{}: {e}", self.out_name));
+            return Err(exit::ERROR);
         }
         match result {
             Ok(report) => {
-                totals.inputs += 1;
-                totals.packets += report.reader.packets;
-                totals.malformed_packets += report.decode.malformed_total();
-                totals.http_errors += report.http.parse_errors.total();
-                totals.gaps += report.reassembly.gaps;
-                if let Some(t) = report.truncated {
-                    warning(t);
-                    code = code.max(exit::TRUNCATED);
+                let t = &mut self.totals;
+                t.inputs += 1;
+                t.packets += report.reader.packets;
+                t.malformed_packets += report.decode.malformed_total();
+                t.http_errors += report.http.parse_errors.total();
+                t.gaps += report.reassembly.gaps;
+                t.kernel_drops += report.kernel_drops;
+                t.interface_drops += report.interface_drops;
+                if let Some(w) = report.truncated {
+                    warning(w);
+                    self.code = self.code.max(exit::TRUNCATED);
                 }
+                Ok(())
             }
             Err(e) => {
                 error(e);
-                return exit::ERROR;
+                Err(exit::ERROR)
             }
         }
     }
-    if let Err(e) = sink.finish() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            error(format!("{out_name}: {e}"));
-            return exit::ERROR;
+
+    /// Writes held events and metrics, prints the summary; the exit code.
+    pub fn finish(mut self) -> u8 {
+        if let Err(e) = self.sink.finish() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                error(format!("{}: {e}", self.out_name));
+                return exit::ERROR;
+            }
         }
-    }
-    let stats = totals_stats.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let (Some(m), Some(path)) = (&metrics, &args.metrics_file) {
-        if let Err(e) = m.write_file(path) {
-            error(format!("{}: cannot write metrics: {e}", path.display()));
-            return exit::ERROR;
+        let stats = std::mem::take(&mut *self.scan_stats.lock().unwrap_or_else(|p| p.into_inner()));
+        if let (Some(m), Some(path)) = (&self.metrics, &self.opts.metrics_file) {
+            if let Err(e) = m.write_file(path) {
+                error(format!("{}: cannot write metrics: {e}", path.display()));
+                return exit::ERROR;
+            }
         }
+        if !self.opts.quiet {
+            print_summary(&self.totals, &stats);
+        }
+        if self.sink.found && self.code == exit::OK {
+            self.code = exit::FINDING;
+        }
+        self.code
     }
-    if !args.quiet {
-        print_summary(&totals, &stats);
-    }
-    if sink.found && code == exit::OK {
-        code = exit::FINDING;
-    }
-    code
 }
 
 /// Worker threads when `--threads` is not given: one per core.
@@ -368,6 +431,8 @@ struct Totals {
     malformed_packets: u64,
     http_errors: u64,
     gaps: u64,
+    kernel_drops: u64,
+    interface_drops: u64,
 }
 
 fn print_summary(t: &Totals, s: &ScanStats) {
@@ -375,6 +440,12 @@ fn print_summary(t: &Totals, s: &ScanStats) {
         "shadowmcp: {} input(s), {} packets, {} exchanges; {} MCP; alerts: {} allowed, {} would-block, {} blocked",
         t.inputs, t.packets, s.exchanges, s.mcp_exchanges, s.allowed, s.would_block, s.blocked
     );
+    if t.kernel_drops + t.interface_drops > 0 {
+        eprintln!(
+            "shadowmcp: capture lost {} packets in the kernel, {} at the interface",
+            t.kernel_drops, t.interface_drops
+        );
+    }
     if t.malformed_packets + t.http_errors + t.gaps > 0 {
         eprintln!(
             "shadowmcp: skipped: {} malformed packets, {} HTTP parse errors, {} stream gaps",

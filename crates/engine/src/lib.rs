@@ -25,9 +25,12 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use shadowmcp_capture::{
-    CaptureError, CaptureReader, DecodeStats, DecoderConfig, PacketDecoder, ReaderConfig,
+    CaptureError, CaptureReader, DecodeStats, DecoderConfig, Packet, PacketDecoder, ReaderConfig,
     ReaderStats, TcpPacket,
 };
+
+#[cfg(feature = "live")]
+pub mod live;
 use shadowmcp_exchange::{Origin, Record, Timestamp};
 use shadowmcp_http1::{Connection, ExchangeIds, Http1Config, Http1Stats};
 use shadowmcp_reassembly::{
@@ -52,6 +55,9 @@ pub struct CaptureConfig {
 pub trait Observer: Send + Sync {
     fn reader(&self, input: &str, reader: &ReaderStats, decode: &DecodeStats);
     fn worker(&self, input: &str, worker: usize, reassembly: &ReassemblyStats, http: &Http1Stats);
+    /// Running totals of packets a live capture lost (kernel buffer full,
+    /// interface drops).
+    fn capture_drops(&self, _input: &str, _kernel: u64, _interface: u64) {}
 }
 
 /// A shared [`Observer`].
@@ -64,14 +70,63 @@ impl std::fmt::Debug for ObserverHandle {
     }
 }
 
-fn observe_reader(
+fn observe_reader<S: PacketSource>(
     config: &CaptureConfig,
-    input: &str,
-    reader: &CaptureReader,
+    source: &mut S,
     decoder: &PacketDecoder,
+    report: &mut CaptureReport,
 ) {
+    if let Some((kernel, interface)) = source.drops() {
+        report.kernel_drops = kernel;
+        report.interface_drops = interface;
+    }
     if let Some(o) = &config.observer {
-        o.0.reader(input, reader.stats(), decoder.stats());
+        o.0.reader(source.input(), &source.stats(), decoder.stats());
+        if let Some((kernel, interface)) = source.drops() {
+            o.0.capture_drops(source.input(), kernel, interface);
+        }
+    }
+}
+
+/// What a [`PacketSource`] has next.
+pub enum Next<'a> {
+    Packet(Packet<'a>),
+    /// No packet arrived for a while (live capture): time has reached this
+    /// instant all the same, so idle timeouts can run.
+    Idle(Timestamp),
+    /// The input is finished (end of file, or a live capture was stopped).
+    End,
+}
+
+/// Where packets come from: a capture file or a live interface.
+pub trait PacketSource {
+    /// The input's name for reports and errors.
+    fn input(&self) -> &str;
+    /// The next packet. A non-fatal error ([`CaptureError::is_fatal`]) ends
+    /// the input with a warning.
+    fn next(&mut self) -> Result<Next<'_>, CaptureError>;
+    fn stats(&self) -> ReaderStats;
+    /// Packets the capture lost before shadowmcp saw them: `(kernel,
+    /// interface)` drops, for live captures.
+    fn drops(&mut self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+impl PacketSource for CaptureReader {
+    fn input(&self) -> &str {
+        CaptureReader::input(self)
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, CaptureError> {
+        Ok(match self.next_packet()? {
+            Some(p) => Next::Packet(p),
+            None => Next::End,
+        })
+    }
+
+    fn stats(&self) -> ReaderStats {
+        CaptureReader::stats(self).clone()
     }
 }
 
@@ -95,6 +150,9 @@ pub struct CaptureReport {
     /// Set when the capture ended mid-packet: every complete packet before
     /// the cut was processed. One line, naming the input.
     pub truncated: Option<String>,
+    /// Packets a live capture lost in the kernel / at the interface.
+    pub kernel_drops: u64,
+    pub interface_drops: u64,
 }
 
 /// Capture time between two broadcasts of the clock to the workers (and
@@ -119,52 +177,61 @@ pub fn process_capture(
 
 /// [`process_capture`] over an opened reader.
 pub fn process_reader(
-    mut reader: CaptureReader,
+    reader: CaptureReader,
     config: &CaptureConfig,
     sink: &mut dyn FnMut(Record),
 ) -> Result<CaptureReport, CaptureError> {
-    let input = reader.input().to_string();
+    process_source(reader, config, sink)
+}
+
+/// [`process_capture`] over any packet source, on the calling thread.
+pub fn process_source<S: PacketSource>(
+    mut source: S,
+    config: &CaptureConfig,
+    sink: &mut dyn FnMut(Record),
+) -> Result<CaptureReport, CaptureError> {
+    let input = source.input().to_string();
     let mut decoder = PacketDecoder::new(config.decoder.clone());
     let mut worker = FlowWorker::new(config, &input);
-    let mut records = 0u64;
-    let mut truncated = None;
+    let mut report = CaptureReport {
+        input: input.clone(),
+        ..CaptureReport::default()
+    };
     let mut clock = Clock::default();
     loop {
-        let packet = match reader.next_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
+        let now = match source.next() {
+            Ok(Next::Packet(packet)) => {
+                if let Some(tcp) = decoder.decode(&packet) {
+                    worker.segment(&tcp);
+                }
+                packet.ts
+            }
+            Ok(Next::Idle(now)) => now,
+            Ok(Next::End) => break,
             Err(e) if !e.is_fatal() => {
-                truncated = Some(e.to_string());
+                report.truncated = Some(e.to_string());
                 break;
             }
             Err(e) => return Err(e),
         };
-        let ts = packet.ts;
-        if let Some(tcp) = decoder.decode(&packet) {
-            worker.segment(&tcp);
-        }
-        if clock.due(ts) {
-            worker.advance(ts);
-            observe_reader(config, &input, &reader, &decoder);
+        if clock.due(now) {
+            worker.advance(now);
+            observe_reader(config, &mut source, &decoder, &mut report);
             observe_worker(config, &input, 0, &worker);
         }
-        records += worker.drain(sink);
+        report.records += worker.drain(sink);
     }
     decoder.finish();
     worker.finish();
-    records += worker.drain(sink);
-    observe_reader(config, &input, &reader, &decoder);
+    report.records += worker.drain(sink);
+    observe_reader(config, &mut source, &decoder, &mut report);
     observe_worker(config, &input, 0, &worker);
     let (reassembly, http) = worker.stats();
-    Ok(CaptureReport {
-        input,
-        reader: reader.stats().clone(),
-        decode: decoder.stats().clone(),
-        reassembly,
-        http,
-        records,
-        truncated,
-    })
+    report.reader = source.stats();
+    report.decode = decoder.stats().clone();
+    report.reassembly = reassembly;
+    report.http = http;
+    Ok(report)
 }
 
 /// What a worker thread does with the records of its connections, e.g.
@@ -199,20 +266,21 @@ impl Default for ShardConfig {
 /// pair over `shard.workers` threads, each with a handler made by
 /// `make_handler(worker_index)`, and passes every output to `output` on one
 /// writer thread. See the crate docs.
-pub fn process_capture_sharded<H, M, W>(
-    mut reader: CaptureReader,
+pub fn process_capture_sharded<S, H, M, W>(
+    mut source: S,
     config: &CaptureConfig,
     shard: ShardConfig,
     make_handler: M,
     output: W,
 ) -> Result<CaptureReport, CaptureError>
 where
+    S: PacketSource,
     H: RecordHandler,
     M: Fn(usize) -> H + Sync,
     W: FnMut(H::Output) + Send,
 {
     let workers = shard.workers.max(1);
-    let input = reader.input().to_string();
+    let input = source.input().to_string();
     let mut decoder = PacketDecoder::new(config.decoder.clone());
     let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * shard.queue_batches.max(1));
     std::thread::scope(|scope| {
@@ -240,7 +308,10 @@ where
         let mut batches: Vec<SegmentBatch> =
             (0..workers).map(|_| SegmentBatch::default()).collect();
         let mut clock = Clock::default();
-        let mut truncated = None;
+        let mut report = CaptureReport {
+            input: input.clone(),
+            ..CaptureReport::default()
+        };
         let mut failure = None;
         let flush = |batch: &mut SegmentBatch, tx: &Sender<WorkerMsg>| {
             if !batch.segments.is_empty() {
@@ -250,11 +321,21 @@ where
             }
         };
         loop {
-            let packet = match reader.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
+            let now = match source.next() {
+                Ok(Next::Packet(packet)) => {
+                    if let Some(tcp) = decoder.decode(&packet) {
+                        let w = shard_of(tcp.src, tcp.dst, workers);
+                        batches[w].push(&tcp);
+                        if batches[w].segments.len() >= shard.batch_segments.max(1) {
+                            flush(&mut batches[w], &txs[w]);
+                        }
+                    }
+                    packet.ts
+                }
+                Ok(Next::Idle(now)) => now,
+                Ok(Next::End) => break,
                 Err(e) if !e.is_fatal() => {
-                    truncated = Some(e.to_string());
+                    report.truncated = Some(e.to_string());
                     break;
                 }
                 Err(e) => {
@@ -262,35 +343,22 @@ where
                     break;
                 }
             };
-            let ts = packet.ts;
-            if let Some(tcp) = decoder.decode(&packet) {
-                let w = shard_of(tcp.src, tcp.dst, workers);
-                batches[w].push(&tcp);
-                if batches[w].segments.len() >= shard.batch_segments.max(1) {
-                    flush(&mut batches[w], &txs[w]);
-                }
-            }
-            if clock.due(ts) {
+            if clock.due(now) {
                 for (batch, tx) in batches.iter_mut().zip(&txs) {
                     flush(batch, tx);
-                    let _ = tx.send(WorkerMsg::Advance(ts));
+                    let _ = tx.send(WorkerMsg::Advance(now));
                 }
-                observe_reader(config, &input, &reader, &decoder);
+                observe_reader(config, &mut source, &decoder, &mut report);
             }
         }
         decoder.finish();
-        observe_reader(config, &input, &reader, &decoder);
+        observe_reader(config, &mut source, &decoder, &mut report);
         for (batch, tx) in batches.iter_mut().zip(&txs) {
             flush(batch, tx);
         }
         drop(txs);
-        let mut report = CaptureReport {
-            input: input.clone(),
-            reader: reader.stats().clone(),
-            decode: decoder.stats().clone(),
-            truncated,
-            ..CaptureReport::default()
-        };
+        report.reader = source.stats();
+        report.decode = decoder.stats().clone();
         for h in handles {
             let (reassembly, http, records) = match h.join() {
                 Ok(stats) => stats,
