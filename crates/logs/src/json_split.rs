@@ -124,7 +124,22 @@ impl HarSplitter {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        for &b in data {
+        let mut i = 0;
+        while let Some(&b) = data.get(i) {
+            if self.capturing && self.in_string && !self.escape {
+                // Fast path: the plain bytes of a string inside an entry
+                // (most of a HAR) are copied in one piece.
+                let rest = data.get(i..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+                    .unwrap_or(rest.len());
+                if run > 0 {
+                    self.capture_plain(rest.get(..run).unwrap_or_default());
+                    i += run;
+                    continue;
+                }
+            }
             if let Err(e) = self.byte(b, out) {
                 self.failed = Some(e.clone());
                 return Err(e);
@@ -132,8 +147,17 @@ impl HarSplitter {
             if b == b'\n' {
                 self.line = self.line.saturating_add(1);
             }
+            i += 1;
         }
         Ok(())
+    }
+
+    /// Bytes inside a string of the entry being captured.
+    fn capture_plain(&mut self, run: &[u8]) {
+        self.cap_len = self.cap_len.saturating_add(run.len() as u64);
+        let room = self.max_entry.saturating_sub(self.cap.len());
+        self.cap
+            .extend_from_slice(run.get(..run.len().min(room)).unwrap_or_default());
     }
 
     /// At end of input: why the document is incomplete, if it is.
