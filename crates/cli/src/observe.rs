@@ -1,6 +1,10 @@
-//! Feeds the engine's running totals into the Prometheus metrics.
+//! Feeds the engine's running totals into the Prometheus metrics and the
+//! progress bar.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use shadowmcp_capture::{DecodeStats, ReaderStats};
 use shadowmcp_engine::Observer;
@@ -8,11 +12,39 @@ use shadowmcp_http1::Http1Stats;
 use shadowmcp_metrics::{Metrics, SourceTotals};
 use shadowmcp_reassembly::ReassemblyStats;
 
-/// The engine's observer: each reader and worker is one metrics source.
-pub struct MetricsObserver(pub Arc<Metrics>);
+/// The engine's observer: each reader and worker is one metrics source;
+/// the reader's progress also moves the progress bar.
+#[derive(Default)]
+pub struct CliObserver {
+    pub metrics: Option<Arc<Metrics>>,
+    pub progress: Option<ProgressBar>,
+}
 
-impl Observer for MetricsObserver {
+/// A progress bar on standard error for an offline input of `len` bytes,
+/// when standard error is a terminal.
+pub fn progress_bar(len: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() || len == 0 {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
+    let style = ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {wide_bar}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+impl Observer for CliObserver {
     fn reader(&self, input: &str, reader: &ReaderStats, decode: &DecodeStats) {
+        if let Some(bar) = &self.progress {
+            // Packet bytes plus their 16-byte pcap record headers: close to
+            // the file offset, which the reader does not expose.
+            bar.set_position(decode.bytes + 16 * reader.packets);
+        }
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
         let mut parse_errors: Vec<(&'static str, &'static str, u64)> = decode
             .malformed_by_kind()
             .map(|(kind, n)| ("packet", kind.as_str(), n))
@@ -35,10 +67,13 @@ impl Observer for MetricsObserver {
             ],
             ..SourceTotals::default()
         };
-        self.0.report_totals(&format!("{input}/reader"), &totals);
+        metrics.report_totals(&format!("{input}/reader"), &totals);
     }
 
     fn worker(&self, input: &str, worker: usize, r: &ReassemblyStats, http: &Http1Stats) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
         let totals = SourceTotals {
             flows_opened: r.conns_opened,
             flows_active: r.active_conns,
@@ -53,15 +88,17 @@ impl Observer for MetricsObserver {
                 .collect(),
             ..SourceTotals::default()
         };
-        self.0
-            .report_totals(&format!("{input}/worker{worker}"), &totals);
+        metrics.report_totals(&format!("{input}/worker{worker}"), &totals);
     }
 
     fn capture_drops(&self, input: &str, kernel: u64, interface: u64) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
         let totals = SourceTotals {
             drops: vec![("kernel", kernel), ("interface", interface)],
             ..SourceTotals::default()
         };
-        self.0.report_totals(&format!("{input}/capture"), &totals);
+        metrics.report_totals(&format!("{input}/capture"), &totals);
     }
 }

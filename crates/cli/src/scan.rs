@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use indicatif::ProgressBar;
 use shadowmcp_capture::CaptureError;
 use shadowmcp_capture::CaptureReader;
 use shadowmcp_detect::{DetectConfig, Detector};
@@ -14,7 +15,7 @@ use shadowmcp_engine::{
 };
 use shadowmcp_metrics::Metrics;
 
-use crate::observe::MetricsObserver;
+use crate::observe::{progress_bar, CliObserver};
 use shadowmcp_exchange::Record;
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
@@ -140,8 +141,19 @@ pub fn run(args: Args) -> u8 {
         Err(code) => return code,
     };
     for file in &args.files {
+        let bar = if args.opts.quiet || file == "-" {
+            None
+        } else {
+            std::fs::metadata(file)
+                .ok()
+                .and_then(|m| progress_bar(m.len()))
+        };
+        run.set_progress(bar.clone());
         let opened = CaptureReader::open_with(file, run.setup.capture.reader.clone());
         let result = opened.and_then(|reader| run.input(reader));
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         if let Err(code) = run.account(result) {
             return code;
         }
@@ -175,7 +187,10 @@ impl<'a> ScanRun<'a> {
         let metrics = (opts.metrics_listen.is_some() || opts.metrics_file.is_some())
             .then(|| Arc::new(Metrics::new()));
         if let Some(m) = &metrics {
-            setup.capture.observer = Some(ObserverHandle(Arc::new(MetricsObserver(m.clone()))));
+            setup.capture.observer = Some(ObserverHandle(Arc::new(CliObserver {
+                metrics: Some(m.clone()),
+                progress: None,
+            })));
             if let Some(addr) = opts.metrics_listen {
                 let bound = m.serve(addr).map_err(|e| {
                     error(format!("--metrics-listen {addr}: {e}"));
@@ -219,6 +234,18 @@ impl<'a> ScanRun<'a> {
             totals: Totals::default(),
             code: exit::OK,
         })
+    }
+
+    /// Shows (or stops showing) a progress bar for the next input.
+    pub fn set_progress(&mut self, progress: Option<ProgressBar>) {
+        if progress.is_none() && self.metrics.is_none() {
+            self.setup.capture.observer = None;
+            return;
+        }
+        self.setup.capture.observer = Some(ObserverHandle(Arc::new(CliObserver {
+            metrics: self.metrics.clone(),
+            progress,
+        })));
     }
 
     /// Scans one source to its end. Each input gets its own scanners: what
