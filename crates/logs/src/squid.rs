@@ -14,7 +14,9 @@
 //!   The common format (the first seven fields) and Apache/nginx combined
 //!   logs parse the same way.
 //!
-//! Neither logs bodies or most headers: an exchange gets a `Host` header
+//! Neither logs bodies, nor headers unless `log_mime_hdrs` is on (native
+//! lines then end with the request and response header blocks, which are
+//! kept). Otherwise an exchange gets a `Host` header
 //! from the URL, `Referer`/`User-Agent` when logged, and the response
 //! Content-Type (native). Timestamps are the logged time. Lines for
 //! transactions without a request (`NONE` method, `error:` URLs) are not
@@ -43,6 +45,9 @@ struct Fields<'a> {
     content_type: Option<&'a str>,
     referer: Option<&'a str>,
     user_agent: Option<&'a str>,
+    /// Header fields logged with `log_mime_hdrs on`.
+    request_headers: Headers,
+    response_headers: Headers,
 }
 
 fn build(f: Fields<'_>) -> LineOutcome {
@@ -53,12 +58,14 @@ fn build(f: Fields<'_>) -> LineOutcome {
     ex.request_ts = f.ts;
     ex.client_ip = f.client.parse().ok();
     ex.user = f.user;
-    let mut headers = Headers::default();
-    common::push_host(&mut headers, f.url);
-    if let Some(r) = f.referer {
+    let mut headers = f.request_headers;
+    if !headers.contains("host") {
+        common::push_host(&mut headers, f.url);
+    }
+    if let Some(r) = f.referer.filter(|_| !headers.contains("referer")) {
         headers.push("Referer", r);
     }
-    if let Some(ua) = f.user_agent {
+    if let Some(ua) = f.user_agent.filter(|_| !headers.contains("user-agent")) {
         headers.push("User-Agent", ua);
     }
     ex.request = Some(common::request(
@@ -71,8 +78,8 @@ fn build(f: Fields<'_>) -> LineOutcome {
     if f.status == 0 {
         ex.flags.incomplete = true;
     } else {
-        let mut h = Headers::default();
-        if let Some(ct) = f.content_type {
+        let mut h = f.response_headers;
+        if let Some(ct) = f.content_type.filter(|_| !h.contains("content-type")) {
             h.push("Content-Type", ct);
         }
         ex.response = Some(shadowmcp_exchange::Response {
@@ -108,7 +115,7 @@ pub(crate) fn parse_native(line: &[u8]) -> LineOutcome {
 
 fn native(line: &[u8]) -> Result<LineOutcome, String> {
     let text = std::str::from_utf8(line).map_err(|_| "line is not UTF-8".to_string())?;
-    let t: Vec<&str> = text.split_ascii_whitespace().take(10).collect();
+    let (t, rest) = take_tokens(text, 10);
     let [time, elapsed, client, code, _bytes, method, url, user, _hier, mime] = t[..] else {
         return Err(format!(
             "expected 10 fields (squid native format), found {}",
@@ -122,6 +129,7 @@ fn native(line: &[u8]) -> Result<LineOutcome, String> {
     let (_, st) = code
         .rsplit_once('/')
         .ok_or_else(|| format!("invalid code/status '{code}'"))?;
+    let (request_headers, response_headers) = mime_blobs(rest);
     Ok(build(Fields {
         ts: Some(ts),
         client,
@@ -133,7 +141,57 @@ fn native(line: &[u8]) -> Result<LineOutcome, String> {
         content_type: dash_none(mime),
         referer: None,
         user_agent: None,
+        request_headers,
+        response_headers,
     }))
+}
+
+/// The first `n` whitespace-separated fields and the rest of the line.
+fn take_tokens(text: &str, n: usize) -> (Vec<&str>, &str) {
+    let mut tokens = Vec::with_capacity(n);
+    let mut rest = text;
+    while tokens.len() < n {
+        let t = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if t.is_empty() {
+            return (tokens, t);
+        }
+        let end = t.find(|c: char| c.is_ascii_whitespace()).unwrap_or(t.len());
+        tokens.push(t.get(..end).unwrap_or_default());
+        rest = t.get(end..).unwrap_or_default();
+    }
+    (tokens, rest)
+}
+
+/// `log_mime_hdrs on` appends `[request headers] [response headers]` to
+/// native lines: header lines separated by the two-character sequences
+/// `\r\n`, control and non-ASCII bytes (and, in some versions, `[`, `]`,
+/// `%` and other URL-unsafe characters) `%XX`-escaped (Squid's
+/// `log_quote`). A header value containing a literal `] [` would be
+/// misread; Squid versions that escape brackets never write one.
+fn mime_blobs(rest: &str) -> (Headers, Headers) {
+    let rest = rest.trim();
+    let Some(inner) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
+        return (Headers::default(), Headers::default());
+    };
+    let (req, resp) = inner.split_once("] [").unwrap_or((inner, ""));
+    (blob_headers(req), blob_headers(resp))
+}
+
+fn blob_headers(blob: &str) -> Headers {
+    let mut h = Headers::default();
+    for line in blob.split("\\r\\n").flat_map(|l| l.split("\\n")) {
+        // The response blob starts with its status line, which has no
+        // field name.
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace() || c == '/') {
+            continue;
+        }
+        h.push(percent_decode(name), percent_decode(value.trim()));
+    }
+    h
 }
 
 /// Splits a combined-format line into fields: bare words, `[bracketed]`
@@ -233,6 +291,8 @@ fn combined(line: &[u8]) -> Result<LineOutcome, String> {
         content_type: None,
         referer: dash_none(field(7)),
         user_agent: dash_none(field(8)),
+        request_headers: Headers::default(),
+        response_headers: Headers::default(),
     }))
 }
 

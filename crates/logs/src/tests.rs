@@ -1010,3 +1010,32 @@ fn first_line_longer_than_the_look_ahead_or_malformed_still_sniffs() {
     assert_eq!((report.malformed, got.len()), (1, 1));
     assert!(warnings[0].starts_with("m.ndjson:1: invalid JSON record"));
 }
+
+#[test]
+fn squid_native_with_log_mime_hdrs_keeps_the_logged_headers() {
+    let line = concat!(
+        "1795937134.147    120 10.1.2.3 TCP_MISS/200 1530 POST https://mcp.example.com/mcp alice ",
+        "HIER_DIRECT/203.0.113.9 text/event-stream ",
+        r"[Host: mcp.example.com\r\nContent-Type: application/json\r\nMcp-Session-Id: abc%20def\r\n] ",
+        r"[HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nMcp-Session-Id: abc\r\n\r\n]",
+        "\n"
+    );
+    let (report, got, _) = run("mime.log", line.as_bytes());
+    assert_eq!(report.format, LogFormat::SquidNative);
+    let ex = &got[0];
+    assert_eq!(
+        ex.request.as_ref().unwrap().headers,
+        headers(&[
+            ("Host", "mcp.example.com"),
+            ("Content-Type", "application/json"),
+            ("Mcp-Session-Id", "abc def"),
+        ])
+    );
+    assert_eq!(
+        ex.response.as_ref().unwrap().headers,
+        headers(&[
+            ("Content-Type", "text/event-stream"),
+            ("Mcp-Session-Id", "abc"),
+        ])
+    );
+}
