@@ -90,6 +90,16 @@ pub struct EngineArgs {
     /// Decoded-size cap per body; larger bodies are cut and flagged `truncated`.
     #[arg(long, default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: usize,
+    /// Most TCP connections tracked at once; beyond it the idlest are evicted (counted).
+    #[arg(long, default_value = "1000000", value_name = "N")]
+    pub max_flows: usize,
+    /// Memory for out-of-order stream data, all connections together; beyond it the
+    /// idlest connections with buffered data are evicted (counted).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_stream_memory: usize,
+    /// Idle seconds (of capture time) before a connection is closed.
+    #[arg(long, default_value = "120", value_name = "SECONDS")]
+    pub flow_timeout: u64,
 }
 
 /// The built detector and policy.
@@ -116,6 +126,9 @@ impl EngineArgs {
         };
         let mut capture = CaptureConfig::default();
         capture.http1.max_body = self.max_body;
+        capture.reassembly.max_conns = self.max_flows.max(1);
+        capture.reassembly.max_buffered_total = self.max_stream_memory;
+        capture.reassembly.idle_timeout = std::time::Duration::from_secs(self.flow_timeout.max(1));
         Ok(Setup {
             detector: Arc::new(detector),
             policy: Arc::new(policy),
@@ -311,6 +324,7 @@ impl<'a> ScanRun<'a> {
                 t.malformed_packets += report.decode.malformed_total();
                 t.http_errors += report.http.parse_errors.total();
                 t.gaps += report.reassembly.gaps;
+                t.flows_evicted += report.reassembly.evictions;
                 t.kernel_drops += report.kernel_drops;
                 t.interface_drops += report.interface_drops;
                 if let Some(w) = report.truncated {
@@ -458,6 +472,7 @@ struct Totals {
     malformed_packets: u64,
     http_errors: u64,
     gaps: u64,
+    flows_evicted: u64,
     kernel_drops: u64,
     interface_drops: u64,
 }
@@ -467,6 +482,12 @@ fn print_summary(t: &Totals, s: &ScanStats) {
         "shadowmcp: {} input(s), {} packets, {} exchanges; {} MCP; alerts: {} allowed, {} would-block, {} blocked",
         t.inputs, t.packets, s.exchanges, s.mcp_exchanges, s.allowed, s.would_block, s.blocked
     );
+    if t.flows_evicted > 0 {
+        eprintln!(
+            "shadowmcp: {} connections evicted to stay within --max-flows / --max-stream-memory",
+            t.flows_evicted
+        );
+    }
     if t.kernel_drops + t.interface_drops > 0 {
         eprintln!(
             "shadowmcp: capture lost {} packets in the kernel, {} at the interface",

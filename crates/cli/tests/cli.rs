@@ -369,3 +369,51 @@ fn metrics_listen_on_a_busy_address_is_an_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&addr), "{}", stderr(&o));
 }
+
+#[test]
+fn syn_flood_stays_within_the_flow_cap_and_counts_evictions() {
+    use shadowmcp_capture::writer::{PcapWriter, TcpSegment};
+    use shadowmcp_capture::{LinkType, TcpFlags};
+    let dir = std::env::temp_dir().join(format!("shadowmcp-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("flood.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::ETHERNET).unwrap();
+    let server: std::net::SocketAddr = "10.9.0.1:443".parse().unwrap();
+    for i in 0..20_000u32 {
+        let client = std::net::SocketAddr::from((
+            [10, 8, (i >> 8) as u8, i as u8],
+            1024 + (i % 60_000) as u16,
+        ));
+        let syn = TcpSegment::new(client, server).seq(i).flags(TcpFlags {
+            syn: true,
+            ..TcpFlags::default()
+        });
+        let ts = shadowmcp_exchange::Timestamp::from_nanos(
+            1_700_000_000_000_000_000 + i64::from(i) * 1000,
+        );
+        w.write_packet(ts, &syn.to_ethernet()).unwrap();
+    }
+    drop(w);
+    let prom = dir.join("m.prom");
+    let o = run(&[
+        "scan",
+        "--max-flows",
+        "1000",
+        "--metrics-file",
+        prom.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("19000 connections evicted"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        text.contains("shadowmcp_flows_evicted_total 19000"),
+        "{text}"
+    );
+    assert!(text.contains("shadowmcp_flows_total 20000"), "{text}");
+}

@@ -292,6 +292,13 @@ where
                 }
             }
         });
+        // The connection and memory caps are for the whole run: each worker
+        // gets its share.
+        let mut worker_config = config.clone();
+        let r = &mut worker_config.reassembly;
+        r.max_conns = r.max_conns.div_ceil(workers).max(1);
+        r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
+        let worker_config = &worker_config;
         let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -300,8 +307,9 @@ where
             let out_tx = out_tx.clone();
             let handler = make_handler(index);
             let input = input.as_str();
-            handles
-                .push(scope.spawn(move || run_worker(config, input, index, rx, handler, out_tx)));
+            handles.push(
+                scope.spawn(move || run_worker(worker_config, input, index, rx, handler, out_tx)),
+            );
         }
         drop(out_tx);
 
