@@ -283,6 +283,13 @@ where
     let input = source.input().to_string();
     let mut decoder = PacketDecoder::new(config.decoder.clone());
     let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * shard.queue_batches.max(1));
+    // The connection and memory caps are for the whole run: each worker
+    // gets its share.
+    let mut worker_config = config.clone();
+    let r = &mut worker_config.reassembly;
+    r.max_conns = r.max_conns.div_ceil(workers).max(1);
+    r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
+    let worker_config = &worker_config;
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut output = output;
@@ -292,13 +299,6 @@ where
                 }
             }
         });
-        // The connection and memory caps are for the whole run: each worker
-        // gets its share.
-        let mut worker_config = config.clone();
-        let r = &mut worker_config.reassembly;
-        r.max_conns = r.max_conns.div_ceil(workers).max(1);
-        r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
-        let worker_config = &worker_config;
         let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for index in 0..workers {
