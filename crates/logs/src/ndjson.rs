@@ -170,11 +170,13 @@ fn parse(line: &[u8], config: &LogConfig) -> Result<Box<shadowmcp_exchange::Exch
     let client = r
         .client_ip
         .as_deref()
+        .filter(|v| !v.trim().is_empty())
         .map(|s| ip(s, "client_ip"))
         .transpose()?;
     let server = r
         .server_ip
         .as_deref()
+        .filter(|v| !v.trim().is_empty())
         .map(|s| ip(s, "server_ip"))
         .transpose()?;
     ex.client_ip = client;

@@ -163,7 +163,15 @@ fn sniff_json(b: &[u8], line: &[u8], line_known: bool, complete: bool) -> Sniffe
             return if o.contains_key("log") {
                 Sniffed::Format(LogFormat::Har)
             } else if o.contains_key("uid") || o.contains_key("id.orig_h") {
-                Sniffed::Format(LogFormat::ZeekJson)
+                let http = ["method", "host", "uri", "status_code"];
+                if http.iter().any(|k| o.contains_key(*k)) {
+                    Sniffed::Format(LogFormat::ZeekJson)
+                } else {
+                    Sniffed::Unknown(
+                        "a Zeek JSON log that is not http.log (no method, host, uri or status_code)"
+                            .into(),
+                    )
+                }
             } else if o.contains_key("url") || o.contains_key("method") {
                 Sniffed::Format(LogFormat::Ndjson)
             } else {

@@ -437,7 +437,7 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
         "response_body": "event: endpoint\ndata: /messages?session=1\n\ndata: {\"jsonrpc\":\"2.0\"}\n\n",
         "truncated": true
     });
-    let line3 = json!({"method": "POST", "url": "http://a.example/mcp", "status": 0,
+    let line3 = json!({"method": "POST", "url": "http://a.example/mcp", "status": 0, "client_ip": "",
                        "request_headers": {"X-Multi": ["a", "b"], "Accept": "*/*"}});
     let log = format!("{line1}\n{line2}\n\n{line3}\n");
     let (report, got, warnings) = run("proxy.ndjson", log.as_bytes());
@@ -839,7 +839,7 @@ fn formats_are_sniffed_and_forced() {
 
 #[test]
 fn not_a_log_is_a_one_line_error() {
-    let cases: [(&[u8], &str); 6] = [
+    let cases: [(&[u8], &str); 7] = [
         (b"", "empty input"),
         (
             b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00",
@@ -856,6 +856,10 @@ fn not_a_log_is_a_one_line_error() {
         (
             b"[1, 2]",
             "a JSON array (expected a HAR document or NDJSON lines)",
+        ),
+        (
+            b"{\"ts\":1.0,\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.1\",\"proto\":\"tcp\"}\n",
+            "a Zeek JSON log that is not http.log (no method, host, uri or status_code)",
         ),
         (
             b"{\n  \"version\": 1\n}",
