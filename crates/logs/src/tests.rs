@@ -1043,3 +1043,31 @@ fn squid_native_with_log_mime_hdrs_keeps_the_logged_headers() {
         ])
     );
 }
+
+#[test]
+fn unreadable_input_is_a_one_line_io_error() {
+    let Err(err) = crate::open_log("/nonexistent/proxy.log") else {
+        panic!("opened a missing file");
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("/nonexistent/proxy.log: cannot read: "),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+    // A directory opens but cannot be read.
+    let dir = std::env::temp_dir();
+    let name = dir.to_string_lossy().into_owned();
+    let reader = crate::open_log(&name).unwrap();
+    let err = process_log(
+        &name,
+        reader,
+        None,
+        &LogConfig::default(),
+        &ExchangeIds::new(),
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, LogError::Io { .. }), "{err}");
+}
