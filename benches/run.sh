@@ -11,7 +11,8 @@
 # threaded and with 2 threads and shadowmcp (with --threads only if
 # `shadowmcp scan --help` lists it), and prints wall time, MB/s, peak RSS
 # and detections per flow against the labels. Then the flow-load runs:
-# 10 000 concurrent flows and a 1-million-SYN flood, with the connection
+# 10 000 concurrent flows (a 2 GiB capture: the budget must cover 10 000
+# open connections) and a 1-million-SYN flood, with the connection
 # cap at its default and lowered so evictions are counted. The tables are
 # appended to docs/performance.md with the date, commit and machine unless
 # --no-record. See benches/README.md.
@@ -169,7 +170,7 @@ if [ "$FLOWLOAD" = 1 ]; then
   }
   CONC=$DIR/concurrent10k-seed$SEED.pcap
   FLOOD=$DIR/synflood1m-seed$SEED.pcap
-  [ -s "$CONC" ] || "$BIN/shadowmcp-trafficgen" --size 256MiB --seed "$SEED" --concurrent-flows 10000 \
+  [ -s "$CONC" ] || "$BIN/shadowmcp-trafficgen" --size 2GiB --seed "$SEED" --concurrent-flows 10000 \
     --out "$CONC" --labels "$CONC.labels.jsonl" 2> "$DIR/concurrent.log"
   [ -s "$FLOOD" ] || "$BIN/shadowmcp-trafficgen" --size 64MiB --seed "$SEED" --syn-flood 1000000 \
     --out "$FLOOD" --labels "$FLOOD.labels.jsonl" 2> "$DIR/flood.log"

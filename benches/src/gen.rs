@@ -114,7 +114,8 @@ pub fn generate<P: Write, L: Write>(config: &GenConfig, pcap: P, labels: L) -> i
     loop {
         while pool.len() < concurrent && committed < config.size {
             for plan in next_flows(&mut rng, config.mix) {
-                committed += plan.estimate * 21 / 20 + 700;
+                // Headers, ACKs and framing add about 15 % to the payload estimate.
+                committed += plan.estimate * 115 / 100 + 700;
                 let flow = Flow::start(plan, &mut rng, &mut client_ports, mss, &mut sum);
                 writeln!(labels, "{}", flow.label.to_json())?;
                 pool.push(flow);

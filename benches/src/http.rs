@@ -190,9 +190,9 @@ pub fn html_page(rng: &mut Rng, title: &str, len: usize) -> Vec<u8> {
         b.extend_from_slice(b"</h2><p>");
         let n = rng.size(200, 900);
         prose(rng, &mut b, n);
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "</p><a class=\"more\" href=\"/articles/{}\">Read more</a></article>\n",
+            "</p><a class=\"more\" href=\"/articles/{}\">Read more</a></article>",
             rng.below(1_000_000)
         );
     }
