@@ -2,11 +2,10 @@
 # End-to-end benchmark: shadowmcp vs Suricata on a generated mixed capture.
 #
 #   benches/run.sh [--size 1GiB] [--seed 1] [--dir /tmp/shadowmcp-bench]
-#                  [--no-flowload] [--no-record] [--no-install]
+#                  [--repeat 3] [--no-flowload] [--no-record] [--no-install]
 #
 # Builds shadowmcp and the generator (release), generates the capture and
-# its labels (reused when already there: same size and seed give the same
-# bytes), installs Suricata 7 from bookworm-backports and GNU time if they
+# its labels, installs Suricata 7 from bookworm-backports and GNU time if they
 # are missing (Debian 12, as root or with sudo), runs Suricata single-
 # threaded and with 2 threads and shadowmcp (with --threads only if
 # `shadowmcp scan --help` lists it), and prints wall time, MB/s, peak RSS
@@ -23,6 +22,7 @@ SIZE=1GiB
 SEED=1
 DIR=/tmp/shadowmcp-bench
 FLOWLOAD=1
+REPEAT=3
 RECORD=1
 INSTALL=1
 while [ $# -gt 0 ]; do
@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
     --size) SIZE=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --no-flowload) FLOWLOAD=0; shift ;;
     --no-record) RECORD=0; shift ;;
     --no-install) INSTALL=0; shift ;;
@@ -74,11 +75,11 @@ BIN=$CARGO_TARGET_DIR/release
 
 PCAP=$DIR/mixed-$SIZE-seed$SEED.pcap
 LABELS=$DIR/mixed-$SIZE-seed$SEED.labels.jsonl
-if [ ! -s "$PCAP" ] || [ ! -s "$LABELS" ]; then
-  log "generating $PCAP"
-  "$BIN/shadowmcp-trafficgen" --size "$SIZE" --seed "$SEED" --out "$PCAP" --labels "$LABELS" 2> "$DIR/trafficgen.log" ||
-    { cat "$DIR/trafficgen.log" >&2; exit 1; }
-fi
+# Always regenerated (about 15 s per GiB): a file left by an older
+# generator would not match the labels this one means.
+log "generating $PCAP"
+"$BIN/shadowmcp-trafficgen" --size "$SIZE" --seed "$SEED" --out "$PCAP" --labels "$LABELS" 2> "$DIR/trafficgen.log" ||
+  { cat "$DIR/trafficgen.log" >&2; exit 1; }
 head -1 "$DIR/trafficgen.log" >&2 2>/dev/null || true
 
 cat > "$DIR/suricata.yaml" <<YAML
@@ -129,13 +130,17 @@ unix-command:
 YAML
 
 : > "$DIR/runs.tsv"
-# measure NAME ENGINE THREADS EVE CMD... : runs CMD under GNU time -v.
+# measure NAME ENGINE THREADS EVE CMD... : runs CMD under GNU time -v,
+# --repeat times (the report takes the run with the median wall time).
 measure() {
   local name=$1 engine=$2 threads=$3 eve=$4; shift 4
-  log "$name: $*"
-  local code=0
-  /usr/bin/time -v -o "$DIR/$name.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || code=$?
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$engine" "$threads" "$eve" "$DIR/$name.time" "$code" >> "$DIR/runs.tsv"
+  local r code
+  for r in $(seq "$REPEAT"); do
+    log "$name (run $r/$REPEAT): $*"
+    code=0
+    /usr/bin/time -v -o "$DIR/$name.$r.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || code=$?
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$engine" "$threads" "$eve" "$DIR/$name.$r.time" "$code" >> "$DIR/runs.tsv"
+  done
 }
 cat "$PCAP" > /dev/null # same warm page cache for every engine
 
@@ -170,9 +175,11 @@ if [ "$FLOWLOAD" = 1 ]; then
   }
   CONC=$DIR/concurrent10k-seed$SEED.pcap
   FLOOD=$DIR/synflood1m-seed$SEED.pcap
-  [ -s "$CONC" ] || "$BIN/shadowmcp-trafficgen" --size 2GiB --seed "$SEED" --concurrent-flows 10000 \
+  log "generating $CONC"
+  "$BIN/shadowmcp-trafficgen" --size 2GiB --seed "$SEED" --concurrent-flows 10000 \
     --out "$CONC" --labels "$CONC.labels.jsonl" 2> "$DIR/concurrent.log"
-  [ -s "$FLOOD" ] || "$BIN/shadowmcp-trafficgen" --size 64MiB --seed "$SEED" --syn-flood 1000000 \
+  log "generating $FLOOD"
+  "$BIN/shadowmcp-trafficgen" --size 64MiB --seed "$SEED" --syn-flood 1000000 \
     --out "$FLOOD" --labels "$FLOOD.labels.jsonl" 2> "$DIR/flood.log"
   flowrun conc-scan "10k concurrent flows" "shadowmcp scan" "$BIN/shadowmcp" scan -o "$DIR/conc.eve" "$CONC"
   flowrun conc-load "10k concurrent flows" "flowload" "$BIN/shadowmcp-flowload" "$CONC"
