@@ -2,14 +2,17 @@
 
 use std::io::{BufWriter, Write};
 
-use shadowmcp_engine::{process_capture, CaptureConfig, CaptureReport};
+use shadowmcp_engine::CaptureConfig;
+
+use crate::input::{open_input, parse_input_format, process_input, InputFormat, Outcome};
 use shadowmcp_exchange::json::{record_to_json, JsonOptions};
 
 use crate::{error, exit, size::parse_size, warning};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads standard input.
+    /// Captures (pcap, pcapng, optionally gzip-compressed) or proxy logs (HAR, NDJSON,
+    /// Squid, Zeek); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
     /// Bytes of each body to print (0 prints none; sizes and flags are always shown).
@@ -18,6 +21,10 @@ pub struct Args {
     /// Decoded-size cap per body; larger bodies are cut and flagged `truncated`.
     #[arg(long, default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
     max_body: usize,
+    /// What the inputs are: auto (from their content), pcap, har, ndjson, squid,
+    /// squid-combined, zeek, zeek-json.
+    #[arg(long, default_value = "auto", value_parser = parse_input_format, value_name = "FORMAT")]
+    input_format: InputFormat,
     /// Print the statistics of each input on standard error at the end.
     #[arg(long)]
     stats: bool,
@@ -34,15 +41,27 @@ pub fn run(args: Args) -> u8 {
     let mut code = exit::OK;
     for file in &args.files {
         let mut write_failed = None;
-        let result = process_capture(file, &config, &mut |record| {
-            if write_failed.is_some() {
-                return;
+        let input = match open_input(file, args.input_format, &config) {
+            Ok(i) => i,
+            Err(e) => {
+                error(e);
+                return exit::ERROR;
             }
-            let line = record_to_json(&record, &opts);
-            if let Err(e) = writeln!(out, "{line}") {
-                write_failed = Some(e);
-            }
-        });
+        };
+        let result = process_input(
+            input,
+            &config,
+            &mut |record| {
+                if write_failed.is_some() {
+                    return;
+                }
+                let line = record_to_json(&record, &opts);
+                // A log read from a pipe shows each exchange at once.
+                let r = writeln!(out, "{line}").and_then(|_| out.flush());
+                write_failed = r.err();
+            },
+            &mut |w| warning(w),
+        );
         if let Some(e) = write_failed {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return code;
@@ -51,13 +70,16 @@ pub fn run(args: Args) -> u8 {
             return exit::ERROR;
         }
         match result {
-            Ok(report) => {
-                if let Some(t) = &report.truncated {
-                    warning(t);
+            Ok(outcome) => {
+                if let Some(t) = outcome.truncated() {
+                    // A log reports its own cut through the warnings.
+                    if matches!(outcome, Outcome::Capture(_)) {
+                        warning(t);
+                    }
                     code = code.max(exit::TRUNCATED);
                 }
                 if args.stats {
-                    print_stats(&report);
+                    print_stats(&outcome);
                 }
             }
             Err(e) => {
@@ -75,9 +97,19 @@ pub fn run(args: Args) -> u8 {
     code
 }
 
-fn print_stats(r: &CaptureReport) {
-    eprintln!(
-        "{}: {} records; decode {:?}; reassembly {:?}; http {:?}",
-        r.input, r.records, r.decode, r.reassembly, r.http
-    );
+fn print_stats(outcome: &Outcome) {
+    match outcome {
+        Outcome::Capture(r) => eprintln!(
+            "{}: {} records; decode {:?}; reassembly {:?}; http {:?}",
+            r.input, r.records, r.decode, r.reassembly, r.http
+        ),
+        Outcome::Log(r) => eprintln!(
+            "{}: {} log, {} records, {} exchanges, {} malformed",
+            r.input,
+            r.format.as_str(),
+            r.records,
+            r.exchanges,
+            r.malformed
+        ),
+    }
 }

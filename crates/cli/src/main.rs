@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod exchanges;
+mod input;
 mod live;
 mod observe;
 mod rules_cmd;

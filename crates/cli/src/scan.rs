@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
 use shadowmcp_capture::CaptureError;
-use shadowmcp_capture::CaptureReader;
 use shadowmcp_detect::{DetectConfig, Detector};
 use shadowmcp_engine::{
     process_capture_sharded, process_source, CaptureConfig, CaptureReport, ObserverHandle,
@@ -15,8 +14,11 @@ use shadowmcp_engine::{
 };
 use shadowmcp_metrics::Metrics;
 
+use crate::input::{log_error, open_input, parse_input_format, Input, InputFormat};
 use crate::observe::{progress_bar, CliObserver};
 use shadowmcp_exchange::Record;
+use shadowmcp_http1::ExchangeIds;
+use shadowmcp_logs::{process_log, LogConfig, LogError, LogFormat, LogReport};
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
 use shadowmcp_scan::{Event, ScanOptions, ScanStats, Scanner};
@@ -34,7 +36,8 @@ pub enum FailOn {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads standard input.
+    /// Captures (pcap, pcapng, optionally gzip-compressed) or proxy logs (HAR, NDJSON,
+    /// Squid, Zeek); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     #[command(flatten)]
@@ -84,6 +87,10 @@ pub struct EngineArgs {
     /// Add the rules in DIR to the pack (repeatable).
     #[arg(long, value_name = "DIR")]
     pub rules_extend: Vec<PathBuf>,
+    /// What the inputs are: auto (from their content), pcap, har, ndjson, squid,
+    /// squid-combined, zeek, zeek-json.
+    #[arg(long, default_value = "auto", value_parser = parse_input_format, value_name = "FORMAT")]
+    pub input_format: InputFormat,
     /// Policy file (TOML, docs/policy.md). Without one: monitor mode, nothing sanctioned.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -154,20 +161,39 @@ pub fn run(args: Args) -> u8 {
         Err(code) => return code,
     };
     for file in &args.files {
-        let bar = if args.opts.quiet || file == "-" {
-            None
-        } else {
-            std::fs::metadata(file)
-                .ok()
-                .and_then(|m| progress_bar(m.len()))
+        let input = match open_input(file, args.opts.engine.input_format, &run.setup.capture) {
+            Ok(i) => i,
+            Err(e) => {
+                error(e);
+                return exit::ERROR;
+            }
         };
-        run.set_progress(bar.clone());
-        let opened = CaptureReader::open_with(file, run.setup.capture.reader.clone());
-        let result = opened.and_then(|reader| run.input(reader));
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        if let Err(code) = run.account(result) {
+        let outcome = match input {
+            Input::Capture(reader) => {
+                let bar = if args.opts.quiet || file == "-" {
+                    None
+                } else {
+                    std::fs::metadata(file)
+                        .ok()
+                        .and_then(|m| progress_bar(m.len()))
+                };
+                run.set_progress(bar.clone());
+                let result = run.input(reader);
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                run.account(result)
+            }
+            Input::Log {
+                name,
+                reader,
+                format,
+            } => {
+                let result = run.log(&name, reader, format);
+                run.account_log(result, format.is_none())
+            }
+        };
+        if let Err(code) = outcome {
             return code;
         }
     }
@@ -306,9 +332,81 @@ impl<'a> ScanRun<'a> {
         }
     }
 
-    /// Adds an input's outcome to the totals; `Err` holds the exit code of
-    /// a fatal problem (already printed).
-    pub fn account(&mut self, result: Result<CaptureReport, CaptureError>) -> Result<(), u8> {
+    /// Scans one proxy log to its end, on this thread (one record at a
+    /// time: a log piped from `tail -F` gets each verdict as its line
+    /// arrives). Malformed records are reported as warnings and counted.
+    pub fn log(
+        &mut self,
+        name: &str,
+        reader: Box<dyn std::io::BufRead + Send>,
+        format: Option<LogFormat>,
+    ) -> Result<LogReport, LogError> {
+        let ScanRun {
+            setup,
+            options,
+            metrics,
+            sink,
+            scan_stats,
+            ..
+        } = self;
+        let mut handler = ScanHandler {
+            scanner: Scanner::new(
+                setup.detector.clone(),
+                setup.policy.clone(),
+                options.clone(),
+            ),
+            totals: scan_stats,
+            metrics: metrics.clone(),
+        };
+        let config = LogConfig {
+            max_body: setup.capture.http1.max_body,
+            ..LogConfig::default()
+        };
+        let mut events = Vec::new();
+        process_log(
+            name,
+            reader,
+            format,
+            &config,
+            &ExchangeIds::new(),
+            &mut |record| {
+                handler.on_record(record, &mut events);
+                for ev in events.drain(..) {
+                    sink.emit(ev);
+                }
+            },
+            &mut |w| warning(w),
+        )
+    }
+
+    /// Adds a log's outcome to the totals, like [`ScanRun::account`];
+    /// `guessed`: the format was sniffed, not given.
+    pub fn account_log(
+        &mut self,
+        result: Result<LogReport, LogError>,
+        guessed: bool,
+    ) -> Result<(), u8> {
+        self.account_output()?;
+        match result {
+            Ok(report) => {
+                let t = &mut self.totals;
+                t.inputs += 1;
+                t.log_records += report.records;
+                t.log_malformed += report.malformed;
+                if report.truncated.is_some() {
+                    // Already reported through the warning callback.
+                    self.code = self.code.max(exit::TRUNCATED);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                error(log_error(&e, guessed));
+                Err(exit::ERROR)
+            }
+        }
+    }
+
+    fn account_output(&self) -> Result<(), u8> {
         if let Some(e) = &self.sink.write_error {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Err(self.code);
@@ -316,6 +414,13 @@ impl<'a> ScanRun<'a> {
             error(format!("{}: {e}", self.out_name));
             return Err(exit::ERROR);
         }
+        Ok(())
+    }
+
+    /// Adds an input's outcome to the totals; `Err` holds the exit code of
+    /// a fatal problem (already printed).
+    pub fn account(&mut self, result: Result<CaptureReport, CaptureError>) -> Result<(), u8> {
+        self.account_output()?;
         match result {
             Ok(report) => {
                 let t = &mut self.totals;
@@ -472,6 +577,8 @@ struct Totals {
     malformed_packets: u64,
     http_errors: u64,
     gaps: u64,
+    log_records: u64,
+    log_malformed: u64,
     flows_evicted: u64,
     kernel_drops: u64,
     interface_drops: u64,
@@ -482,6 +589,12 @@ fn print_summary(t: &Totals, s: &ScanStats) {
         "shadowmcp: {} input(s), {} packets, {} exchanges; {} MCP; alerts: {} allowed, {} would-block, {} blocked",
         t.inputs, t.packets, s.exchanges, s.mcp_exchanges, s.allowed, s.would_block, s.blocked
     );
+    if t.log_records > 0 {
+        eprintln!(
+            "shadowmcp: {} log records read, {} malformed ones skipped",
+            t.log_records, t.log_malformed
+        );
+    }
     if t.flows_evicted > 0 {
         eprintln!(
             "shadowmcp: {} connections evicted to stay within --max-flows / --max-stream-memory",

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shadowmcp_detect::Confidence;
-use shadowmcp_engine::process_capture;
 use shadowmcp_policy::Policy;
 use shadowmcp_scan::{Event, ScanOptions, Scanner};
 
+use crate::input::{open_input, parse_input_format, process_input, InputFormat};
 use crate::scan::EngineArgs;
 use crate::{error, exit};
 
@@ -36,6 +36,9 @@ struct Case {
     /// Policy file, relative to the case file.
     #[serde(default)]
     policy: Option<String>,
+    /// `--input-format` for the input (default: from its content).
+    #[serde(default)]
+    input_format: Option<String>,
     #[serde(default)]
     description: Option<String>,
     expect: Expect,
@@ -72,6 +75,8 @@ struct Expect {
     tools_called: Vec<String>,
     /// The set of transports named in alerts equals this.
     transports: Option<BTreeSet<String>>,
+    /// Malformed log records reported (logs only).
+    malformed: Option<usize>,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -171,12 +176,26 @@ fn run_case(path: &Path, setup: &crate::scan::Setup) -> Result<(Vec<String>, Vec
     let mut scanner = Scanner::new(setup.detector.clone(), policy, ScanOptions::default());
     let input = base.join(&case.input);
     let input = input.to_str().ok_or("input path is not UTF-8")?;
+    let format = match &case.input_format {
+        Some(f) => parse_input_format(f)?,
+        None => InputFormat::Auto,
+    };
+    let opened = open_input(input, format, &setup.capture)?;
     let mut events = Vec::new();
-    process_capture(input, &setup.capture, &mut |record| {
-        scanner.on_record(&record, &mut events);
-    })
-    .map_err(|e| e.to_string())?;
-    Ok((check(&case.expect, &events)?, events))
+    let mut warnings = 0usize;
+    process_input(
+        opened,
+        &setup.capture,
+        &mut |record| scanner.on_record(&record, &mut events),
+        &mut |_| warnings += 1,
+    )?;
+    let mut problems = check(&case.expect, &events)?;
+    if let Some(want) = case.expect.malformed {
+        if warnings != want {
+            problems.push(format!("expected {want} malformed records, got {warnings}"));
+        }
+    }
+    Ok((problems, events))
 }
 
 fn check(expect: &Expect, events: &[Event]) -> Result<Vec<String>, String> {

@@ -375,6 +375,7 @@ fn run_lines(src: &mut impl BufRead, format: LogFormat, ctx: &mut Ctx<'_>) -> Re
     let mut buf = Vec::new();
     let mut line_no: u64 = 0;
     let mut zeek_tsv = zeek::TsvState::default();
+    let mut conn_users = zeek::ConnUsers::default();
     loop {
         let line = match read_line(src, &mut buf, ctx.config.max_record_bytes) {
             Ok(l) => l,
@@ -413,8 +414,11 @@ fn run_lines(src: &mut impl BufRead, format: LogFormat, ctx: &mut Ctx<'_>) -> Re
         match outcome {
             LineOutcome::Skip => {}
             LineOutcome::NoExchange => ctx.report.records += 1,
-            LineOutcome::Exchange(ex) => {
+            LineOutcome::Exchange(mut ex) => {
                 ctx.report.records += 1;
+                if matches!(format, LogFormat::ZeekTsv | LogFormat::ZeekJson) {
+                    conn_users.attribute(&mut ex);
+                }
                 ctx.emit(ex, line_no);
             }
             LineOutcome::Malformed(reason) => {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde_json::Value;
-use shadowmcp_exchange::{Body, Flow, Headers, HttpVersion, Transport};
+use shadowmcp_exchange::{Body, Exchange, Flow, Headers, HttpVersion, Transport};
 
 use crate::common::{self, stable_id};
 use crate::time::{from_json_number, parse_epoch, parse_rfc3339};
@@ -184,6 +184,41 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Users of connections. Zeek logs a proxy user (`username`, from
+/// Proxy-Authorization) only on the request that carried the credentials:
+/// for a forward proxy, the CONNECT. The requests decrypted inside that
+/// tunnel share its `uid` but carry no username, so they inherit it here.
+#[derive(Debug, Default)]
+pub(crate) struct ConnUsers {
+    users: HashMap<u64, String>,
+    order: std::collections::VecDeque<u64>,
+}
+
+/// Connections remembered at once; the oldest is forgotten first.
+const MAX_CONN_USERS: usize = 100_000;
+
+impl ConnUsers {
+    pub(crate) fn attribute(&mut self, ex: &mut Exchange) {
+        let Some(flow) = ex.flow.as_ref().map(|f| f.id) else {
+            return;
+        };
+        match &ex.user {
+            Some(user) => {
+                if !self.users.contains_key(&flow) {
+                    if self.users.len() >= MAX_CONN_USERS {
+                        if let Some(old) = self.order.pop_front() {
+                            self.users.remove(&old);
+                        }
+                    }
+                    self.order.push_back(flow);
+                }
+                self.users.insert(flow, user.clone());
+            }
+            None => ex.user = self.users.get(&flow).cloned(),
+        }
+    }
+}
+
 /// Header state of a TSV http.log.
 #[derive(Debug)]
 pub(crate) struct TsvState {
@@ -331,6 +366,29 @@ pub(crate) fn parse_json_line(line: &[u8]) -> LineOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_a_tunnel_inherit_the_connect_user() {
+        let mut users = ConnUsers::default();
+        let flow = Flow {
+            id: 7,
+            client: "10.0.0.1:5000".parse().unwrap(),
+            server: "10.0.0.2:443".parse().unwrap(),
+            transport: Transport::Tcp,
+        };
+        let mut connect = Exchange::new(1);
+        connect.flow = Some(flow.clone());
+        connect.user = Some("alice".into());
+        users.attribute(&mut connect);
+        let mut inner = Exchange::new(2);
+        inner.flow = Some(flow.clone());
+        users.attribute(&mut inner);
+        assert_eq!(inner.user.as_deref(), Some("alice"));
+        let mut other = Exchange::new(3);
+        other.flow = Some(Flow { id: 8, ..flow });
+        users.attribute(&mut other);
+        assert_eq!(other.user, None);
+    }
 
     #[test]
     fn unescape_hex() {

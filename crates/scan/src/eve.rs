@@ -205,6 +205,9 @@ pub fn alert_event(cx: &AlertContext<'_>) -> Value {
     }
     m.insert("exchange_id".into(), json!(ex.id));
     m.insert("input".into(), json!(ex.origin.input));
+    if ex.origin.position > 0 {
+        m.insert("position".into(), json!(ex.origin.position));
+    }
     o.insert("mcp".into(), Value::Object(m));
     Value::Object(o)
 }
