@@ -10,6 +10,7 @@ present.
 """
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,19 +86,33 @@ def main():
     fl = os.path.join(d, "flowload.tsv")
     if os.path.exists(fl) and os.path.getsize(fl) > 0:
         print()
-        print("| flow-load run | capture | tool | max conns | wall s | peak RSS MB | conns opened | evictions | exchanges |")
+        print("| flow-load run | capture | tool | wall s | peak RSS MB | connections opened | evictions | exchanges | MCP exchanges (scan) |")
         print("|---|---|---|---|---|---|---|---|---|")
         for line in open(fl):
-            name, capture, tool, tfile, out = line.rstrip("\n").split("\t")
+            name, capture, tool, tfile, out, err = line.rstrip("\n").split("\t")
             wall, rss = time_v(tfile)
-            st = {}
-            try:
-                st = json.loads(open(out).read().strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                pass
-            print(f"| {name} | {capture} | {tool} | {st.get('max_conns', 'default')} | {wall:.2f} | {rss:.0f} | "
-                  f"{st.get('conns_opened', '-')} | {st.get('evictions', '-')} | {st.get('exchanges', '-')} |")
+            st = flow_stats(out, err)
+            print(f"| {name} | {capture} | `{tool}` | {wall or 0:.2f} | {rss or 0:.0f} | "
+                  f"{st.get('conns_opened', '-')} | {st.get('evictions', '-')} | {st.get('exchanges', '-')} | {st.get('mcp', '-')} |")
 
+
+def flow_stats(out, err):
+    """flowload's JSON line, or the counts in `shadowmcp scan`'s summary."""
+    try:
+        return json.loads(open(out).read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    st = {}
+    try:
+        text = open(err, errors="replace").read()
+    except OSError:
+        return st
+    m = re.search(r"(\d+) exchanges; (\d+) MCP", text)
+    if m:
+        st["exchanges"], st["mcp"] = int(m.group(1)), int(m.group(2))
+    m = re.search(r"(\d+) connections evicted", text)
+    st["evictions"] = int(m.group(1)) if m else 0
+    return st
 
 if __name__ == "__main__":
     main()

@@ -138,6 +138,7 @@ measure() {
   for r in $(seq "$REPEAT"); do
     log "$name (run $r/$REPEAT): $*"
     code=0
+    rm -f "$eve" # Suricata appends to an existing eve.json
     /usr/bin/time -v -o "$DIR/$name.$r.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || code=$?
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$engine" "$threads" "$eve" "$DIR/$name.$r.time" "$code" >> "$DIR/runs.tsv"
   done
@@ -171,7 +172,7 @@ if [ "$FLOWLOAD" = 1 ]; then
     local name=$1 capture=$2 tool=$3; shift 3
     log "$name: $*"
     /usr/bin/time -v -o "$DIR/$name.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || true
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$capture" "$tool" "$DIR/$name.time" "$DIR/$name.stdout" >> "$DIR/flowload.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$capture" "$tool" "$DIR/$name.time" "$DIR/$name.stdout" "$DIR/$name.stderr" >> "$DIR/flowload.tsv"
   }
   CONC=$DIR/concurrent10k-seed$SEED.pcap
   FLOOD=$DIR/synflood1m-seed$SEED.pcap
@@ -181,12 +182,21 @@ if [ "$FLOWLOAD" = 1 ]; then
   log "generating $FLOOD"
   "$BIN/shadowmcp-trafficgen" --size 64MiB --seed "$SEED" --syn-flood 1000000 \
     --out "$FLOOD" --labels "$FLOOD.labels.jsonl" 2> "$DIR/flood.log"
+  # `scan` at its defaults (threads: one per core), then with the
+  # connection cap lowered when it has one (--max-flows); shadowmcp-flowload
+  # (one thread, capture path only) adds connections opened and exchanges.
+  HAS_CAP=0
+  "$BIN/shadowmcp" scan --help | grep -q -- '--max-flows' && HAS_CAP=1
   flowrun conc-scan "10k concurrent flows" "shadowmcp scan" "$BIN/shadowmcp" scan -o "$DIR/conc.eve" "$CONC"
+  [ "$HAS_CAP" = 1 ] && flowrun conc-scan-cap "10k concurrent flows" "shadowmcp scan --max-flows 5000" \
+    "$BIN/shadowmcp" scan --max-flows 5000 -o "$DIR/conc-cap.eve" "$CONC"
   flowrun conc-load "10k concurrent flows" "flowload" "$BIN/shadowmcp-flowload" "$CONC"
-  flowrun conc-load-cap "10k concurrent flows" "flowload" "$BIN/shadowmcp-flowload" --max-conns 5000 "$CONC"
+  flowrun conc-load-cap "10k concurrent flows" "flowload --max-conns 5000" "$BIN/shadowmcp-flowload" --max-conns 5000 "$CONC"
   flowrun flood-scan "1M SYN flood" "shadowmcp scan" "$BIN/shadowmcp" scan -o "$DIR/flood.eve" "$FLOOD"
+  [ "$HAS_CAP" = 1 ] && flowrun flood-scan-cap "1M SYN flood" "shadowmcp scan --max-flows 20000" \
+    "$BIN/shadowmcp" scan --max-flows 20000 -o "$DIR/flood-cap.eve" "$FLOOD"
   flowrun flood-load "1M SYN flood" "flowload" "$BIN/shadowmcp-flowload" "$FLOOD"
-  flowrun flood-load-cap "1M SYN flood" "flowload" "$BIN/shadowmcp-flowload" --max-conns 100000 "$FLOOD"
+  flowrun flood-load-cap "1M SYN flood" "flowload --max-conns 20000" "$BIN/shadowmcp-flowload" --max-conns 20000 "$FLOOD"
 fi
 
 REPORT=$DIR/report.md
