@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use shadowmcp_capture::CaptureError;
 use shadowmcp_detect::{DetectConfig, Detector};
 use shadowmcp_engine::{
@@ -160,6 +161,10 @@ pub fn run(args: Args) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    // Consecutive proxy logs are independent inputs: they are read in
+    // parallel (rayon), one scanner each. A capture uses the worker
+    // threads on its own.
+    let mut logs: Vec<LogInput> = Vec::new();
     for file in &args.files {
         let input = match open_input(file, args.opts.engine.input_format, &run.setup.capture) {
             Ok(i) => i,
@@ -168,8 +173,23 @@ pub fn run(args: Args) -> u8 {
                 return exit::ERROR;
             }
         };
-        let outcome = match input {
+        match input {
+            Input::Log {
+                name,
+                reader,
+                format,
+            } => {
+                logs.push(LogInput {
+                    name,
+                    reader,
+                    format,
+                });
+                continue;
+            }
             Input::Capture(reader) => {
+                if let Err(code) = run.logs(std::mem::take(&mut logs)) {
+                    return code;
+                }
                 let bar = if args.opts.quiet || file == "-" {
                     None
                 } else {
@@ -182,22 +202,27 @@ pub fn run(args: Args) -> u8 {
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }
-                run.account(result)
+                if let Err(code) = run.account(result) {
+                    return code;
+                }
             }
-            Input::Log {
-                name,
-                reader,
-                format,
-            } => {
-                let result = run.log(&name, reader, format);
-                run.account_log(result, format.is_none())
-            }
-        };
-        if let Err(code) = outcome {
-            return code;
         }
     }
+    if let Err(code) = run.logs(logs) {
+        return code;
+    }
     run.finish()
+}
+
+/// An opened proxy log waiting to be read.
+pub struct LogInput {
+    name: String,
+    reader: Box<dyn std::io::BufRead + Send>,
+    format: Option<LogFormat>,
+}
+
+fn emit(sink: &Mutex<EventSink>, ev: Event) {
+    sink.lock().unwrap_or_else(|p| p.into_inner()).emit(ev);
 }
 
 /// One `scan` (or `live`) invocation: detector, policy, output, metrics and
@@ -208,7 +233,7 @@ pub struct ScanRun<'a> {
     options: ScanOptions,
     threads: usize,
     metrics: Option<Arc<Metrics>>,
-    sink: EventSink,
+    sink: Mutex<EventSink>,
     out_name: String,
     scan_stats: Mutex<ScanStats>,
     totals: Totals,
@@ -260,14 +285,14 @@ impl<'a> ScanRun<'a> {
             },
             threads: opts.threads.unwrap_or_else(default_threads).max(1),
             metrics,
-            sink: EventSink {
+            sink: Mutex::new(EventSink {
                 out,
                 sort: opts.sort,
                 held: Vec::new(),
                 fail_on: opts.fail_on,
                 found: false,
                 write_error: None,
-            },
+            }),
             out_name,
             scan_stats: Mutex::new(ScanStats::default()),
             totals: Totals::default(),
@@ -315,7 +340,7 @@ impl<'a> ScanRun<'a> {
             process_source(source, &setup.capture, &mut |record| {
                 handler.on_record(record, &mut events);
                 for ev in events.drain(..) {
-                    sink.emit(ev);
+                    emit(sink, ev);
                 }
             })
         } else {
@@ -327,7 +352,7 @@ impl<'a> ScanRun<'a> {
                     ..ShardConfig::default()
                 },
                 |_| new_handler(),
-                |ev| sink.emit(ev),
+                |ev| emit(sink, ev),
             )
         }
     }
@@ -336,7 +361,7 @@ impl<'a> ScanRun<'a> {
     /// time: a log piped from `tail -F` gets each verdict as its line
     /// arrives). Malformed records are reported as warnings and counted.
     pub fn log(
-        &mut self,
+        &self,
         name: &str,
         reader: Box<dyn std::io::BufRead + Send>,
         format: Option<LogFormat>,
@@ -372,11 +397,45 @@ impl<'a> ScanRun<'a> {
             &mut |record| {
                 handler.on_record(record, &mut events);
                 for ev in events.drain(..) {
-                    sink.emit(ev);
+                    emit(sink, ev);
                 }
             },
             &mut |w| warning(w),
         )
+    }
+
+    /// Reads proxy logs, in parallel when there are several and more than
+    /// one thread, and adds their outcomes to the totals in input order.
+    pub fn logs(&mut self, logs: Vec<LogInput>) -> Result<(), u8> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let guessed: Vec<bool> = logs.iter().map(|l| l.format.is_none()).collect();
+        let results: Vec<Result<LogReport, LogError>> = if logs.len() > 1 && self.threads > 1 {
+            let this: &ScanRun<'_> = self;
+            match rayon::ThreadPoolBuilder::new()
+                .num_threads(this.threads)
+                .build()
+            {
+                Ok(pool) => pool.install(|| {
+                    logs.into_par_iter()
+                        .map(|l| this.log(&l.name, l.reader, l.format))
+                        .collect()
+                }),
+                Err(_) => logs
+                    .into_iter()
+                    .map(|l| this.log(&l.name, l.reader, l.format))
+                    .collect(),
+            }
+        } else {
+            logs.into_iter()
+                .map(|l| self.log(&l.name, l.reader, l.format))
+                .collect()
+        };
+        for (result, guessed) in results.into_iter().zip(guessed) {
+            self.account_log(result, guessed)?;
+        }
+        Ok(())
     }
 
     /// Adds a log's outcome to the totals, like [`ScanRun::account`];
@@ -407,7 +466,8 @@ impl<'a> ScanRun<'a> {
     }
 
     fn account_output(&self) -> Result<(), u8> {
-        if let Some(e) = &self.sink.write_error {
+        let sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = &sink.write_error {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Err(self.code);
             }
@@ -447,7 +507,8 @@ impl<'a> ScanRun<'a> {
 
     /// Writes held events and metrics, prints the summary; the exit code.
     pub fn finish(mut self) -> u8 {
-        if let Err(e) = self.sink.finish() {
+        let sink = self.sink.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = sink.finish() {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 error(format!("{}: {e}", self.out_name));
                 return exit::ERROR;
@@ -463,7 +524,7 @@ impl<'a> ScanRun<'a> {
         if !self.opts.quiet {
             print_summary(&self.totals, &stats);
         }
-        if self.sink.found && self.code == exit::OK {
+        if sink.found && self.code == exit::OK {
             self.code = exit::FINDING;
         }
         self.code

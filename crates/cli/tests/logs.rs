@@ -226,3 +226,28 @@ fn events_from_a_pipe_come_before_it_closes() {
     assert!(!rest.is_empty());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn several_logs_read_in_parallel_give_the_same_events() {
+    let names = [
+        "mitm.ndjson",
+        "mitm.har",
+        "squid-native.log",
+        "zeek-http.log",
+        "zeek-http.json",
+    ];
+    let run_with = |threads: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shadowmcp"));
+        cmd.args(["scan", "-q", "--sort", "--threads", threads, "--policy"])
+            .arg(logs_dir().join("policy.toml"));
+        for n in names {
+            cmd.arg(logs_dir().join(n));
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let one = run_with("1");
+    assert!(one.lines().count() > 200);
+    assert_eq!(run_with("3"), one);
+}
