@@ -1,6 +1,8 @@
 //! The detector on whole exchanges: the prefilter (one aho-corasick pass
 //! per body) and, where it lets them through, JSON analysis and rules.
-//! Non-MCP and MCP exchanges with 1 KiB and 1 MiB bodies.
+//! Non-MCP and MCP exchanges with 1 KiB and 1 MiB bodies, and for scale a
+//! bare aho-corasick pass with MCP literals over the 1 MiB binary and JSON
+//! bodies.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -123,6 +125,45 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(bytes as u64));
         g.bench_function(*name, |b| b.iter(|| black_box(detector.inspect(ex))));
     }
+    // Reference: what one non-overlapping aho-corasick pass costs on the
+    // same 1 MiB body that nothing matches.
+    let body = &cases[2].1.response.as_ref().unwrap().body.data;
+    let atoms = [
+        "jsonrpc",
+        "tools/call",
+        "tools/list",
+        "initialize",
+        "protocolVersion",
+        "mcp",
+        "Mcp-",
+        "event: endpoint",
+        "mcp_servers",
+        "server_url",
+        "resources/",
+        "prompts/",
+        "notifications/",
+    ];
+    let ac = aho_corasick::AhoCorasick::new(atoms).unwrap();
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("reference_aho_corasick_find_iter_binary_1MiB", |b| {
+        b.iter(|| black_box(ac.find_iter(&body[..]).count()))
+    });
+    let json = &cases[1].1.request.as_ref().unwrap().body.data;
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("reference_aho_corasick_find_iter_json_1MiB", |b| {
+        b.iter(|| black_box(ac.find_iter(&json[..]).count()))
+    });
+    // The same without the short atoms (`mcp`, `Mcp-`): how much they cost.
+    let long = aho_corasick::AhoCorasick::new(atoms.iter().filter(|a| a.len() > 4)).unwrap();
+    g.bench_function(
+        "reference_aho_corasick_find_iter_json_1MiB_long_atoms",
+        |b| b.iter(|| black_box(long.find_iter(&json[..]).count())),
+    );
+    // And a single rare literal (memmem-speed): the cheapest first pass.
+    let one = aho_corasick::AhoCorasick::new(["jsonrpc"]).unwrap();
+    g.bench_function("reference_aho_corasick_find_iter_json_1MiB_one_atom", |b| {
+        b.iter(|| black_box(one.find_iter(&json[..]).count()))
+    });
     g.finish();
 }
 
