@@ -67,6 +67,12 @@ fn json_like(ct: Option<&str>, data: &[u8]) -> bool {
     }
 }
 
+/// Whether a body could hold a JSON-RPC message: the `jsonrpc` key, or a
+/// `\u` escape that could spell it.
+fn may_hold_jsonrpc(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"jsonrpc").is_some() || memchr::memmem::find(data, b"\\u").is_some()
+}
+
 fn cap(data: &[u8], max: usize) -> (&[u8], bool) {
     match data.get(..max) {
         Some(head) if head.len() < data.len() => (head, true),
@@ -161,11 +167,32 @@ pub(crate) fn inspect(
             }
             let (scan, cut) = cap(data, cfg.max_body_scan);
             scan_truncated |= cut;
-            c.prefilters[i].scan(scan, &mut ctx.hits[i]);
             let looks_json = json_like(ct.as_deref(), scan);
             let is_sse_body = ct
                 .as_deref()
                 .is_some_and(|t| t.starts_with("text/event-stream"));
+            // Most bytes on the wire are pages, scripts and downloads. A
+            // body that does not look like JSON and contains neither the
+            // literal `jsonrpc` (every JSON-RPC 2.0 message carries that
+            // lower-case key) nor a `\u` escape (which could spell it) can
+            // hold no JSON-RPC message: two SIMD substring searches decide
+            // that, instead of the rule automaton (docs/performance.md,
+            // "Shortcuts"; tested in tests/near_miss_evasion.rs).
+            if cfg.skip_non_jsonrpc_bodies && !looks_json && !is_sse_body && !may_hold_jsonrpc(scan)
+            {
+                if counts {
+                    note_counter(
+                        if which == BodyField::Request {
+                            "non_json_request_body"
+                        } else {
+                            "non_json_response"
+                        },
+                        &mut counter,
+                    );
+                }
+                continue;
+            }
+            c.prefilters[i].scan(scan, &mut ctx.hits[i]);
             let marker = |k: usize| ctx.hits[i].get(c.markers[i][k]).copied().unwrap_or(false);
             let selected = looks_json || is_sse_body || marker(MARK_JSONRPC);
             if !selected {

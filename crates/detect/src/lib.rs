@@ -82,6 +82,12 @@ pub struct DetectConfig {
     /// in them, and parsing large JSON is the detector's costliest step.
     /// Default 64 KiB.
     pub always_analyze_below: usize,
+    /// Body rules see only bodies that could carry MCP: bodies that look
+    /// like JSON, event streams, and others that contain the literal
+    /// `jsonrpc` or a `\u` escape. Other bodies (pages, scripts,
+    /// downloads) are skipped after two fast substring searches. Turn off
+    /// for custom rules that match arbitrary body text. Default on.
+    pub skip_non_jsonrpc_bodies: bool,
     /// Limits handed to `shadowmcp_jsonrpc::analyze`.
     pub jsonrpc_limits: JsonRpcLimits,
 }
@@ -94,6 +100,7 @@ impl Default for DetectConfig {
             max_sse_events: 1024,
             max_json_pointer_bytes: 256 << 10,
             always_analyze_below: 64 << 10,
+            skip_non_jsonrpc_bodies: true,
             jsonrpc_limits: JsonRpcLimits::default(),
         }
     }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use shadowmcp_detect::{transport, Confidence, DetectConfig, Detector};
+use shadowmcp_exchange::Exchange;
 use shadowmcp_rules::RulePack;
 
 fn assert_not_mcp(name: &str, ex: &shadowmcp_exchange::Exchange) {
@@ -469,4 +470,69 @@ fn large_bodies_are_parsed_only_when_they_can_hold_mcp() {
     )
     .unwrap();
     assert!(raised.inspect(&ex).is_mcp());
+}
+
+#[test]
+fn skipping_bodies_that_cannot_hold_json_rpc_changes_no_verdict() {
+    // The shortcut skips non-JSON bodies without `jsonrpc` or `\u`. With it
+    // on and off, every detection is the same: it changes cost, not verdicts.
+    let full = Detector::new(
+        &RulePack::default_pack(),
+        DetectConfig {
+            skip_non_jsonrpc_bodies: false,
+            ..DetectConfig::default()
+        },
+    )
+    .unwrap();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
+    let escaped =
+        r#"{"json\u0072pc":"2.0","id":1,"\u006dethod":"tools/call","params":{"name":"x"}}"#;
+    let gz_like = [0x1f_u8, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x4b, 0x4c];
+    let mut cases: Vec<(String, Exchange)> = Vec::new();
+    for ct in [
+        "text/html",
+        "text/plain",
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+    ] {
+        for body in [
+            call.as_bytes(),
+            escaped.as_bytes(),
+            format!("payload={call}").as_bytes(),
+            &gz_like[..],
+            b"<p>tools/call method</p>",
+        ] {
+            cases.push((
+                format!("{ct} request {:?}", String::from_utf8_lossy(body)),
+                exchange(
+                    Some(req(
+                        "POST",
+                        "mcp.example.com",
+                        "/mcp",
+                        &[("Content-Type", ct)],
+                        body,
+                    )),
+                    None,
+                ),
+            ));
+            cases.push((
+                format!("{ct} response {:?}", String::from_utf8_lossy(body)),
+                exchange(
+                    Some(req("GET", "mcp.example.com", "/docs", &[], b"")),
+                    Some(resp(200, &[("Content-Type", ct)], body)),
+                ),
+            ));
+        }
+    }
+    let mut mcp = 0;
+    for (name, ex) in &cases {
+        let (fast, slow) = (inspect(ex), full.inspect(ex));
+        assert_eq!(fast.confidence, slow.confidence, "{name}");
+        assert_eq!(ids(&fast), ids(&slow), "{name}");
+        assert_eq!(fast.methods, slow.methods, "{name}");
+        mcp += usize::from(fast.is_mcp());
+    }
+    // MCP bodies under a wrong label are still found (JSON-looking bodies and
+    // escaped keys are parsed whatever the content type says).
+    assert!(mcp >= 8, "{mcp} of {} cases found MCP", cases.len());
 }

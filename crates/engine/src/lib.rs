@@ -31,7 +31,7 @@ use shadowmcp_capture::{
 
 #[cfg(feature = "live")]
 pub mod live;
-use shadowmcp_exchange::{Origin, Record, Timestamp};
+use shadowmcp_exchange::{Flow, Origin, Record, Timestamp};
 use shadowmcp_http1::{Connection, ExchangeIds, Http1Config, Http1Stats};
 use shadowmcp_reassembly::{
     ConnId, Reassembler, ReassemblyConfig, ReassemblyStats, Segment, StreamEvent, StreamSink,
@@ -546,6 +546,7 @@ impl FlowWorker {
             reassembler: Reassembler::new(config.reassembly.clone()),
             http: HttpStage {
                 conns: HashMap::new(),
+                opened: HashMap::new(),
                 config: Arc::new(config.http1.clone()),
                 input: input.to_string(),
                 packet_number: 0,
@@ -603,9 +604,14 @@ impl FlowWorker {
     }
 }
 
-/// One HTTP/1 parser per reassembled connection.
+/// One HTTP/1 parser per reassembled connection, made when the connection
+/// first carries data: a SYN flood's half-open connections cost only their
+/// reassembly state.
 struct HttpStage {
     conns: HashMap<ConnId, Connection>,
+    /// Connections opened that have carried no data yet: flow, mid-stream
+    /// pickup, position of the packet that opened it.
+    opened: HashMap<ConnId, (Flow, bool, u64)>,
     config: Arc<Http1Config>,
     input: String,
     packet_number: u64,
@@ -624,6 +630,23 @@ fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction 
     }
 }
 
+impl HttpStage {
+    /// The parser of `conn`, made on its first data.
+    fn conn(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        if !self.conns.contains_key(&conn) {
+            let (flow, midstream, position) = self.opened.remove(&conn)?;
+            let origin = Origin {
+                input: self.input.clone(),
+                position,
+            };
+            let ids = ExchangeIds::for_flow(flow.id);
+            let c = Connection::new(flow, origin, midstream, self.config.clone(), ids);
+            self.conns.insert(conn, c);
+        }
+        self.conns.get_mut(&conn)
+    }
+}
+
 impl StreamSink for HttpStage {
     fn event(&mut self, event: StreamEvent<'_>) {
         match event {
@@ -633,13 +656,8 @@ impl StreamSink for HttpStage {
                 midstream,
                 ..
             } => {
-                let origin = Origin {
-                    input: self.input.clone(),
-                    position: self.packet_number,
-                };
-                let ids = ExchangeIds::for_flow(flow.id);
-                let c = Connection::new(flow, origin, midstream, self.config.clone(), ids);
-                self.conns.insert(conn, c);
+                self.opened
+                    .insert(conn, (flow, midstream, self.packet_number));
             }
             StreamEvent::Data {
                 conn,
@@ -647,15 +665,20 @@ impl StreamSink for HttpStage {
                 ts,
                 data,
             } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.set_position(self.packet_number);
-                    c.on_data(http_dir(dir), ts, data, &mut self.out);
+                let position = self.packet_number;
+                let mut out = std::mem::take(&mut self.out);
+                if let Some(c) = self.conn(conn) {
+                    c.set_position(position);
+                    c.on_data(http_dir(dir), ts, data, &mut out);
                 }
+                self.out = out;
             }
             StreamEvent::Gap { conn, dir, len } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.on_gap(http_dir(dir), len, &mut self.out);
+                let mut out = std::mem::take(&mut self.out);
+                if let Some(c) = self.conn(conn) {
+                    c.on_gap(http_dir(dir), len, &mut out);
                 }
+                self.out = out;
             }
             StreamEvent::Fin { conn, dir } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -663,6 +686,7 @@ impl StreamSink for HttpStage {
                 }
             }
             StreamEvent::Closed { conn, ts, .. } => {
+                self.opened.remove(&conn);
                 if let Some(mut c) = self.conns.remove(&conn) {
                     c.on_close(ts, &mut self.out);
                     self.closed_stats.merge(c.stats());
