@@ -26,7 +26,10 @@ struct Ctx<'a> {
     sse: Vec<(&'a str, &'a [u8])>,
     hits: [Vec<bool>; 3],
     analysis: Analysis,
-    json: Vec<Value>,
+    /// JSON payloads `json_pointer` conditions look into, parsed into trees
+    /// only when a rule first asks (most exchanges never reach one).
+    json_sources: Vec<&'a [u8]>,
+    json: std::cell::OnceCell<Vec<Value>>,
     known: Option<&'a [KnownServer]>,
 }
 
@@ -129,7 +132,8 @@ pub(crate) fn inspect(
             vec![false; c.prefilters[2].atoms.len()],
         ],
         analysis: Analysis::new(limits),
-        json: Vec::new(),
+        json_sources: Vec::new(),
+        json: std::cell::OnceCell::new(),
         known,
     };
 
@@ -178,23 +182,19 @@ pub(crate) fn inspect(
             // hold no JSON-RPC message: two SIMD substring searches decide
             // that, instead of the rule automaton (docs/performance.md,
             // "Shortcuts"; tested in tests/near_miss_evasion.rs).
-            if cfg.skip_non_jsonrpc_bodies && !looks_json && !is_sse_body && !may_hold_jsonrpc(scan)
-            {
-                if counts {
-                    note_counter(
-                        if which == BodyField::Request {
-                            "non_json_request_body"
-                        } else {
-                            "non_json_response"
-                        },
-                        &mut counter,
-                    );
-                }
-                continue;
-            }
-            c.prefilters[i].scan(scan, &mut ctx.hits[i]);
-            let marker = |k: usize| ctx.hits[i].get(c.markers[i][k]).copied().unwrap_or(false);
-            let selected = looks_json || is_sse_body || marker(MARK_JSONRPC);
+            let skip = cfg.skip_non_jsonrpc_bodies
+                && !looks_json
+                && !is_sse_body
+                && !may_hold_jsonrpc(scan);
+            let selected = !skip && {
+                c.prefilters[i].scan(scan, &mut ctx.hits[i]);
+                looks_json
+                    || is_sse_body
+                    || ctx.hits[i]
+                        .get(c.markers[i][MARK_JSONRPC])
+                        .copied()
+                        .unwrap_or(false)
+            };
             if !selected {
                 if counts {
                     note_counter(
@@ -208,6 +208,7 @@ pub(crate) fn inspect(
                 }
                 continue;
             }
+            let marker = |k: usize| ctx.hits[i].get(c.markers[i][k]).copied().unwrap_or(false);
             // Parsing is the costly step: a large, fully scanned JSON body
             // with no marker literal and no escape cannot hold an MCP
             // message, so it is not parsed.
@@ -234,9 +235,7 @@ pub(crate) fn inspect(
                     && a.kind >= PayloadKind::Json
                     && data.len() <= cfg.max_json_pointer_bytes
                 {
-                    if let Ok(v) = serde_json::from_slice::<Value>(data) {
-                        ctx.json.push(v);
-                    }
+                    ctx.json_sources.push(data);
                 }
             }
             ctx.analysis.merge(a);
@@ -267,9 +266,7 @@ pub(crate) fn inspect(
             && a.kind >= PayloadKind::Json
             && scan.len() <= cfg.max_json_pointer_bytes
         {
-            if let Ok(v) = serde_json::from_slice::<Value>(scan) {
-                ctx.json.push(v);
-            }
+            ctx.json_sources.push(scan);
         }
         ctx.analysis.merge(a);
         if budget == 0 {
@@ -550,7 +547,13 @@ fn values<'a>(t: &'a CTest, ctx: &'a Ctx<'a>, event: Option<usize>) -> Vec<Optio
             .collect(),
         CField::JsonPointer(p) => {
             let mut out = Vec::new();
-            for v in &ctx.json {
+            let trees = ctx.json.get_or_init(|| {
+                ctx.json_sources
+                    .iter()
+                    .filter_map(|d| serde_json::from_slice::<Value>(d).ok())
+                    .collect()
+            });
+            for v in trees {
                 pointer_values(v, p, &mut out);
             }
             out
