@@ -18,7 +18,7 @@ use shadowmcp_metrics::Metrics;
 use crate::input::{log_error, open_input, parse_input_format, Input, InputFormat};
 use crate::observe::{progress_bar, CliObserver};
 use shadowmcp_exchange::Record;
-use shadowmcp_http1::ExchangeIds;
+use shadowmcp_http1::{BodyBudget, ExchangeIds};
 use shadowmcp_logs::{process_log, LogConfig, LogError, LogFormat, LogReport};
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
@@ -98,6 +98,11 @@ pub struct EngineArgs {
     /// Decoded-size cap per body; larger bodies are cut and flagged `truncated`.
     #[arg(long, default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: usize,
+    /// Memory for bodies being received, all connections together; each body keeps
+    /// its first 16 KiB regardless, beyond that bodies are cut (flagged, counted)
+    /// when it is spent.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body_memory: usize,
     /// Most TCP connections tracked at once; beyond it the idlest are evicted (counted).
     #[arg(long, default_value = "1000000", value_name = "N")]
     pub max_flows: usize,
@@ -134,6 +139,7 @@ impl EngineArgs {
         };
         let mut capture = CaptureConfig::default();
         capture.http1.max_body = self.max_body;
+        capture.http1.body_budget = Some(Arc::new(BodyBudget::new(self.max_body_memory)));
         capture.reassembly.max_conns = self.max_flows.max(1);
         capture.reassembly.max_buffered_total = self.max_stream_memory;
         capture.reassembly.idle_timeout = std::time::Duration::from_secs(self.flow_timeout.max(1));
@@ -521,8 +527,18 @@ impl<'a> ScanRun<'a> {
                 return exit::ERROR;
             }
         }
+        let budget_cuts = self
+            .setup
+            .capture
+            .http1
+            .body_budget
+            .as_ref()
+            .map_or(0, |b| b.cuts());
         if !self.opts.quiet {
             print_summary(&self.totals, &stats);
+            if budget_cuts > 0 {
+                eprintln!("shadowmcp: {budget_cuts} bodies cut to stay within --max-body-memory");
+            }
         }
         if sink.found && self.code == exit::OK {
             self.code = exit::FINDING;

@@ -14,7 +14,7 @@ use crate::parse::{
     parse_request_line, parse_status_line, section_end, Framing, HeaderNotes, RequestStart,
 };
 use crate::sse::SseParser;
-use crate::{Direction, ExchangeIds, Http1Config, Http1Stats, ParseErrorKind};
+use crate::{BodyBudget, Direction, ExchangeIds, Http1Config, Http1Stats, ParseErrorKind};
 
 /// Index of the half that carries requests.
 const CLIENT: usize = 0;
@@ -71,6 +71,49 @@ struct BufferSink {
     cap: usize,
     decoded_len: u64,
     truncated: bool,
+    /// Shared memory budget and what this body took from it.
+    budget: Option<Arc<BodyBudget>>,
+    taken: usize,
+    /// The budget, not `cap`, cut this body.
+    cut_by_budget: bool,
+}
+
+impl BufferSink {
+    /// Room for `want` more bytes: the per-body cap, then beyond the floor
+    /// the shared budget.
+    fn room(&mut self, want: usize) -> usize {
+        if self.cut_by_budget {
+            // A cut body stays a prefix of the real one.
+            return 0;
+        }
+        let by_cap = self.cap.saturating_sub(self.data.len()).min(want);
+        let Some(budget) = &self.budget else {
+            return by_cap;
+        };
+        let free = BodyBudget::FLOOR
+            .saturating_sub(self.data.len())
+            .min(by_cap);
+        let granted = budget.take(by_cap - free);
+        self.taken += granted;
+        if free + granted < by_cap && !self.cut_by_budget {
+            self.cut_by_budget = true;
+            budget.count_cut();
+        }
+        free + granted
+    }
+
+    /// The body is done (or dropped): its budget goes back.
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(std::mem::take(&mut self.taken));
+        }
+    }
+}
+
+impl Drop for BufferSink {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 enum BodySink {
@@ -83,7 +126,7 @@ impl Sink for BodySink {
         match self {
             BodySink::Buffer(b) => {
                 b.decoded_len = b.decoded_len.saturating_add(d.len() as u64);
-                let room = b.cap.saturating_sub(b.data.len());
+                let room = b.room(d.len());
                 if d.len() > room {
                     b.data.extend_from_slice(d.get(..room).unwrap_or_default());
                     b.truncated = true;
@@ -134,6 +177,9 @@ impl BodyReader {
                 cap,
                 decoded_len: 0,
                 truncated: false,
+                budget: cfg.body_budget.clone(),
+                taken: 0,
+                cut_by_budget: false,
             })
         };
         BodyReader {
@@ -189,7 +235,10 @@ impl BodyReader {
             self.decoder.finish(&mut self.sink);
         }
         let data = match &mut self.sink {
-            BodySink::Buffer(b) => std::mem::take(&mut b.data),
+            BodySink::Buffer(b) => {
+                b.release();
+                std::mem::take(&mut b.data)
+            }
             BodySink::Sse { .. } => Vec::new(),
         };
         self.body_with(data)

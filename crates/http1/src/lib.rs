@@ -50,7 +50,7 @@ mod decode;
 mod parse;
 mod sse;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use body::decode_body;
@@ -103,6 +103,70 @@ pub struct Http1Config {
     pub zstd_window_log_max: u32,
     /// Decode Content-Encoding (gzip, deflate, br, zstd). Default true.
     pub decode_content: bool,
+    /// Memory shared by the bodies being received on every connection that
+    /// uses this config (see [`BodyBudget`]). `None`: only `max_body`
+    /// bounds each body. Default: 64 MiB.
+    pub body_budget: Option<Arc<BodyBudget>>,
+}
+
+/// Bytes of bodies being received, all connections together. Each body
+/// always keeps its first [`BodyBudget::FLOOR`] bytes (MCP messages are
+/// small and must not be starved by downloads); beyond that, bodies draw on
+/// the shared limit and are cut (`Body::truncated`, counted by
+/// [`BodyBudget::cuts`]) when it is spent. A body's bytes
+/// return to the budget when it is complete.
+#[derive(Debug)]
+pub struct BodyBudget {
+    limit: usize,
+    used: AtomicUsize,
+    cuts: AtomicU64,
+}
+
+impl BodyBudget {
+    /// Bytes each body keeps whatever the budget.
+    pub const FLOOR: usize = 16 << 10;
+
+    pub fn new(limit: usize) -> BodyBudget {
+        BodyBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            cuts: AtomicU64::new(0),
+        }
+    }
+
+    /// Bodies cut because the budget was spent.
+    pub fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_cut(&self) {
+        self.cuts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes up to `want` bytes; returns how many were granted.
+    pub fn take(&self, want: usize) -> usize {
+        let mut granted = 0;
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                granted = want.min(self.limit.saturating_sub(used));
+                Some(used + granted)
+            });
+        granted
+    }
+
+    pub fn give_back(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+
+    /// Bytes currently taken.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
 }
 
 impl Default for Http1Config {
@@ -119,6 +183,7 @@ impl Default for Http1Config {
             max_held_bytes: 64 << 10,
             zstd_window_log_max: 23,
             decode_content: true,
+            body_budget: Some(Arc::new(BodyBudget::new(64 << 20))),
         }
     }
 }

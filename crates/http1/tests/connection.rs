@@ -1345,3 +1345,70 @@ fn event_stream_with_content_length_ends_cleanly() {
         assert_eq!(updates(&out).iter().filter(|u| u.end).count(), 1);
     }
 }
+
+#[test]
+fn body_budget_is_shared_keeps_a_floor_and_comes_back() {
+    use shadowmcp_http1::BodyBudget;
+    use std::sync::Arc;
+    let budget = Arc::new(BodyBudget::new(100 << 10));
+    let config = Http1Config {
+        body_budget: Some(budget.clone()),
+        ..Http1Config::default()
+    };
+    let big = 300 << 10;
+    let head = |n: usize| {
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nContent-Length: {n}\r\n\r\n")
+    };
+    let mut a = conn_with(false, config.clone());
+    let mut b = conn_with(false, config.clone());
+    let mut out = Vec::new();
+    for c in [&mut a, &mut b] {
+        c.on_data(
+            Direction::ToServer,
+            ts(1),
+            b"GET /f HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        c.on_data(Direction::ToClient, ts(2), head(big).as_bytes(), &mut out);
+        // Half of each body arrives: `a` spends the budget, `b` gets its floor.
+        c.on_data(Direction::ToClient, ts(3), &vec![b'x'; big / 2], &mut out);
+    }
+    assert_eq!(
+        budget.used(),
+        100 << 10,
+        "the budget is spent, not exceeded"
+    );
+    for c in [&mut a, &mut b] {
+        c.on_data(Direction::ToClient, ts(4), &vec![b'x'; big / 2], &mut out);
+    }
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    let body = |i: usize| &ex[i].response.as_ref().unwrap().body;
+    assert_eq!(body(0).data.len(), BodyBudget::FLOOR + (100 << 10));
+    assert_eq!(
+        body(1).data.len(),
+        BodyBudget::FLOOR,
+        "a body always keeps its floor"
+    );
+    assert!(body(0).truncated && body(1).truncated);
+    assert_eq!(
+        body(0).decoded_len,
+        big as u64,
+        "what was cut is still counted"
+    );
+    assert_eq!(budget.cuts(), 2);
+    assert_eq!(budget.used(), 0, "complete bodies give their budget back");
+    // A connection dropped mid-body gives it back too.
+    let mut c = conn_with(false, config);
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /f HTTP/1.1\r\nHost: h\r\n\r\n",
+        &mut out,
+    );
+    c.on_data(Direction::ToClient, ts(2), head(big).as_bytes(), &mut out);
+    c.on_data(Direction::ToClient, ts(3), &vec![b'x'; 50 << 10], &mut out);
+    assert!(budget.used() > 0);
+    drop(c);
+    assert_eq!(budget.used(), 0);
+}
