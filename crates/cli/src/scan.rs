@@ -101,7 +101,7 @@ pub struct EngineArgs {
     /// Memory for bodies being received, all connections together; each body keeps
     /// its first 16 KiB regardless, beyond that bodies are cut (flagged, counted)
     /// when it is spent.
-    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "32MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body_memory: usize,
     /// Most TCP connections tracked at once; beyond it the idlest are evicted (counted).
     #[arg(long, default_value = "1000000", value_name = "N")]

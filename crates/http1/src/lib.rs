@@ -105,7 +105,7 @@ pub struct Http1Config {
     pub decode_content: bool,
     /// Memory shared by the bodies being received on every connection that
     /// uses this config (see [`BodyBudget`]). `None`: only `max_body`
-    /// bounds each body. Default: 64 MiB.
+    /// bounds each body. Default: 32 MiB.
     pub body_budget: Option<Arc<BodyBudget>>,
 }
 
@@ -183,7 +183,7 @@ impl Default for Http1Config {
             max_held_bytes: 64 << 10,
             zstd_window_log_max: 23,
             decode_content: true,
-            body_budget: Some(Arc::new(BodyBudget::new(64 << 20))),
+            body_budget: Some(Arc::new(BodyBudget::new(32 << 20))),
         }
     }
 }
