@@ -418,3 +418,13 @@ fn syn_flood_stays_within_the_flow_cap_and_counts_evictions() {
     );
     assert!(text.contains("shadowmcp_flows_total 20000"), "{text}");
 }
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn live_without_the_feature_says_how_to_build_it() {
+    let o = run(&["live", "-i", "lo"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--features live"), "{err}");
+}
