@@ -171,24 +171,35 @@ pub fn process_input(
             name,
             reader,
             format,
-        } => {
-            let log_config = shadowmcp_logs::LogConfig {
-                max_body: config.http1.max_body,
-                ..shadowmcp_logs::LogConfig::default()
-            };
-            shadowmcp_logs::process_log(
-                &name,
-                reader,
-                format,
-                &log_config,
-                &shadowmcp_http1::ExchangeIds::new(),
-                sink,
-                warn,
-            )
+        } => read_log(&name, reader, format, config, sink, warn)
             .map(Outcome::Log)
-            .map_err(|e| log_error(&e, format.is_none()))
-        }
+            .map_err(|e| log_error(&e, format.is_none())),
     }
+}
+
+/// Reads one proxy log to its end with the capture path's body cap, handing
+/// every record to `sink` and malformed-record warnings to `warn`.
+pub fn read_log(
+    name: &str,
+    reader: Box<dyn BufRead + Send>,
+    format: Option<LogFormat>,
+    config: &CaptureConfig,
+    sink: &mut dyn FnMut(shadowmcp_exchange::Record),
+    warn: &mut dyn FnMut(String),
+) -> Result<shadowmcp_logs::LogReport, shadowmcp_logs::LogError> {
+    let log_config = shadowmcp_logs::LogConfig {
+        max_body: config.http1.max_body,
+        ..shadowmcp_logs::LogConfig::default()
+    };
+    shadowmcp_logs::process_log(
+        name,
+        reader,
+        format,
+        &log_config,
+        &shadowmcp_http1::ExchangeIds::new(),
+        sink,
+        warn,
+    )
 }
 
 /// One line for a log that could not be read. When the format was guessed,

@@ -15,11 +15,11 @@ use shadowmcp_engine::{
 };
 use shadowmcp_metrics::Metrics;
 
-use crate::input::{log_error, open_input, parse_input_format, Input, InputFormat};
+use crate::input::{log_error, open_input, parse_input_format, read_log, Input, InputFormat};
 use crate::observe::{progress_bar, CliObserver};
 use shadowmcp_exchange::Record;
-use shadowmcp_http1::{BodyBudget, ExchangeIds};
-use shadowmcp_logs::{process_log, LogConfig, LogError, LogFormat, LogReport};
+use shadowmcp_http1::BodyBudget;
+use shadowmcp_logs::{LogError, LogFormat, LogReport};
 use shadowmcp_policy::{Policy, Verdict};
 use shadowmcp_rules::RulePack;
 use shadowmcp_scan::{Event, ScanOptions, ScanStats, Scanner};
@@ -389,17 +389,12 @@ impl<'a> ScanRun<'a> {
             totals: scan_stats,
             metrics: metrics.clone(),
         };
-        let config = LogConfig {
-            max_body: setup.capture.http1.max_body,
-            ..LogConfig::default()
-        };
         let mut events = Vec::new();
-        process_log(
+        read_log(
             name,
             reader,
             format,
-            &config,
-            &ExchangeIds::new(),
+            &setup.capture,
             &mut |record| {
                 handler.on_record(record, &mut events);
                 for ev in events.drain(..) {
