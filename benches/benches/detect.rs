@@ -5,31 +5,18 @@
 //! bodies.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shadowmcp_benches::http::{self, Framing};
 use shadowmcp_benches::rng::Rng;
 use shadowmcp_detect::{DetectConfig, Detector};
-use shadowmcp_exchange::{Exchange, Flow, Origin, Record, Timestamp, Transport};
-use shadowmcp_http1::{Connection, Direction, ExchangeIds, Http1Config};
+use shadowmcp_exchange::{Exchange, Record, Timestamp};
+use shadowmcp_http1::Direction;
 use shadowmcp_rules::RulePack;
 
 /// The exchange shadowmcp's HTTP parser makes of these two messages.
 fn exchange(req: &[u8], resp: &[u8]) -> Exchange {
-    let flow = Flow {
-        id: 1,
-        client: "10.0.0.1:50000".parse().unwrap(),
-        server: "10.0.0.2:80".parse().unwrap(),
-        transport: Transport::Tcp,
-    };
-    let mut conn = Connection::new(
-        flow,
-        Origin::default(),
-        false,
-        Arc::new(Http1Config::default()),
-        ExchangeIds::new(),
-    );
+    let mut conn = shadowmcp_benches::bench_connection();
     let mut out = Vec::new();
     let ts = Timestamp::from_nanos(0);
     conn.on_data(Direction::ToServer, ts, req, &mut out);

@@ -2,13 +2,12 @@
 //! gzip bodies) and one long SSE stream, fed in MSS-sized pieces.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shadowmcp_benches::http::{self, Framing};
 use shadowmcp_benches::rng::Rng;
-use shadowmcp_exchange::{Flow, Origin, Timestamp, Transport};
-use shadowmcp_http1::{Connection, Direction, ExchangeIds, Http1Config};
+use shadowmcp_exchange::Timestamp;
+use shadowmcp_http1::Direction;
 
 fn pipelined() -> (Vec<u8>, Vec<u8>) {
     let mut rng = Rng::new(1);
@@ -112,19 +111,7 @@ fn sse_stream() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn parse(req: &[u8], resp: &[u8]) -> usize {
-    let flow = Flow {
-        id: 1,
-        client: "10.0.0.1:50000".parse().unwrap(),
-        server: "10.0.0.2:80".parse().unwrap(),
-        transport: Transport::Tcp,
-    };
-    let mut conn = Connection::new(
-        flow,
-        Origin::default(),
-        false,
-        Arc::new(Http1Config::default()),
-        ExchangeIds::new(),
-    );
+    let mut conn = shadowmcp_benches::bench_connection();
     let mut out = Vec::new();
     let ts = Timestamp::from_nanos(0);
     for piece in req.chunks(1448) {

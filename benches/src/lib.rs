@@ -34,3 +34,21 @@ pub mod scenario;
 
 pub use gen::{generate, GenConfig, Label, Summary};
 pub use scenario::{Mix, DECOY_KINDS, MCP_KINDS};
+
+/// A fresh HTTP/1 parser for one bench connection (10.0.0.1:50000 →
+/// 10.0.0.2:80), default limits.
+pub fn bench_connection() -> shadowmcp_http1::Connection {
+    let flow = shadowmcp_exchange::Flow {
+        id: 1,
+        client: std::net::SocketAddr::from(([10, 0, 0, 1], 50_000)),
+        server: std::net::SocketAddr::from(([10, 0, 0, 2], 80)),
+        transport: shadowmcp_exchange::Transport::Tcp,
+    };
+    shadowmcp_http1::Connection::new(
+        flow,
+        shadowmcp_exchange::Origin::default(),
+        false,
+        std::sync::Arc::new(shadowmcp_http1::Http1Config::default()),
+        shadowmcp_http1::ExchangeIds::new(),
+    )
+}
