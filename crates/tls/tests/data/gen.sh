@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Regenerates the TLS fixtures of this directory from real traffic on 127.0.0.1:
+# `openssl s_server -HTTP` with a fresh self-signed certificate, `curl` with
+# SSLKEYLOGFILE, `tcpdump` on lo. Each case leaves NAME.pcap (the capture) and
+# NAME.keys (NSS key log). When tshark is installed, each decryption is
+# cross-checked: tshark must decrypt the same request line with the key log.
+#
+# Needs: openssl, curl, tcpdump (root), optionally tshark. Run from anywhere:
+#   bash crates/tls/tests/data/gen.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
+    -days 2 -subj /CN=mcp.test -addext subjectAltName=DNS:mcp.test 2>/dev/null
+
+# The JSON-RPC answer s_server sends for GET /mcp (-HTTP: the file holds the
+# whole HTTP response).
+body='{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"fixture"}}}'
+printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "${#body}" "$body" >"$work/mcp"
+# A response spanning several TLS records (more than 16 KiB).
+{
+    printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n'
+    for i in $(seq 1 900); do printf 'line %04d of a long response body\n' "$i"; done
+    printf 'END-OF-BIG-BODY\n'
+} >"$work/big"
+
+port=44300
+# run_case NAME PATH "server args" "curl args"
+run_case() {
+    local name=$1 path=$2 sargs=$3 cargs=$4
+    port=$((port + 1))
+    rm -f "$name.pcap" "$name.keys"
+    tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $port" 2>/dev/null &
+    local dump=$!
+    sleep 1
+    (cd "$work" && exec openssl s_server -quiet -HTTP -naccept 1 -accept "127.0.0.1:$port" \
+        -cert cert.pem -key key.pem -alpn http/1.1 $sargs) &
+    local server=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    SSLKEYLOGFILE="$work/$name.keys" curl -sk --resolve "mcp.test:$port:127.0.0.1" \
+        -H 'Accept: application/json, text/event-stream' $cargs \
+        "https://mcp.test:$port$path" -o "$work/$name.out"
+    wait "$server" || true
+    sleep 0.5
+    kill "$dump"
+    wait "$dump" || true
+    cp "$work/$name.pcap" "$name.pcap"
+    cp "$work/$name.keys" "$name.keys"
+    if command -v tshark >/dev/null; then
+        if ! tshark -r "$name.pcap" -o "tls.keylog_file:$name.keys" -q -z follow,tls,ascii,0 2>/dev/null |
+            grep -q "GET $path HTTP/1.1"; then
+            echo "tshark could not decrypt $name" >&2
+            exit 1
+        fi
+    fi
+    echo "$name: $(stat -c %s "$name.pcap") bytes"
+}
+
+run_case tls13_aes128 /mcp "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" "--tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256"
+run_case tls13_aes256 /mcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384" "--tlsv1.3 --tls13-ciphers TLS_AES_256_GCM_SHA384"
+run_case tls13_chacha /mcp "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256" "--tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256"
+run_case tls13_big /big "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" "--tlsv1.3"
+run_case tls12_aes128 /mcp "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256" "--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256"
+run_case tls12_aes256 /mcp "-tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384" "--tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384"
+run_case tls12_chacha /mcp "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305" "--tls-max 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305"
+run_case tls12_cbc /mcp "-tls1_2 -cipher ECDHE-RSA-AES128-SHA256" "--tls-max 1.2 --ciphers ECDHE-RSA-AES128-SHA256"

@@ -1,0 +1,308 @@
+//! Decryption of real traffic: curl against `openssl s_server` on
+//! 127.0.0.1, captured with tcpdump, keys from curl's SSLKEYLOGFILE (see
+//! `data/gen.sh`; tshark decrypted the same captures with the same keys).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use shadowmcp_tls::{
+    Direction, IssueKind, KeyLog, TlsConnection, TlsEvent, TlsVersion, DSB_TLS_KEY_LOG,
+};
+
+const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"fixture"}}}"#;
+
+fn assert_mcp_exchange(out: &Output) {
+    let req = String::from_utf8_lossy(&out.to_server);
+    assert!(
+        req.starts_with("GET /mcp HTTP/1.1\r\nHost: mcp.test:"),
+        "{req}"
+    );
+    assert!(
+        req.contains("Accept: application/json, text/event-stream\r\n"),
+        "{req}"
+    );
+    assert!(req.ends_with("\r\n\r\n"), "{req}");
+    let resp = String::from_utf8_lossy(&out.to_client);
+    assert!(
+        resp.starts_with("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"),
+        "{resp}"
+    );
+    assert!(resp.ends_with(&format!("\r\n\r\n{BODY}")), "{resp}");
+}
+
+fn decrypt_case(case: &str, version: TlsVersion, suite: u16) {
+    let s = streams(case);
+    let mut conn = TlsConnection::new(config(Some(keylog(case))));
+    let out = run_records(&mut conn, &s);
+    assert_mcp_exchange(&out);
+    assert!(out.stopped.is_empty(), "{:?}", out.stopped);
+    let meta = conn.metadata();
+    assert_eq!(meta.version, Some(version));
+    assert_eq!(meta.cipher_suite, Some(suite));
+    assert_eq!(meta.sni(), Some("mcp.test"));
+    assert_eq!(meta.offered_alpn(), ["h2", "http/1.1"]);
+    assert_eq!(conn.negotiated_alpn(), Some("http/1.1"));
+    assert!(!meta.ech());
+    let info = meta.to_tls_info();
+    assert_eq!(info.version.as_deref(), version.name());
+    assert_eq!(info.alpn, vec!["http/1.1".to_string()]);
+    let stats = conn.stats();
+    assert_eq!(stats.issues().count(), 0, "{:?}", conn.issues());
+    assert_eq!(
+        stats.plaintext_bytes as usize,
+        out.to_server.len() + out.to_client.len()
+    );
+    assert_eq!(stats.records_not_decrypted, 0);
+    assert_eq!(stats.bytes_ignored, 0);
+
+    // The same streams byte by byte, and all of the client's bytes before
+    // any of the server's: the same plaintext.
+    for chunk in [1, 7, usize::MAX] {
+        let mut conn = TlsConnection::new(config(Some(keylog(case))));
+        let again = run(&mut conn, &s, chunk);
+        assert_eq!(again, out, "chunk {chunk}");
+        assert_eq!(conn.negotiated_alpn(), Some("http/1.1"));
+    }
+}
+
+#[test]
+fn tls13_aes128_gcm() {
+    decrypt_case("tls13_aes128", TlsVersion::TLS13, 0x1301);
+}
+
+#[test]
+fn tls13_aes256_gcm() {
+    decrypt_case("tls13_aes256", TlsVersion::TLS13, 0x1302);
+}
+
+#[test]
+fn tls13_chacha20_poly1305() {
+    decrypt_case("tls13_chacha", TlsVersion::TLS13, 0x1303);
+}
+
+#[test]
+fn tls12_ecdhe_rsa_aes128_gcm() {
+    decrypt_case("tls12_aes128", TlsVersion::TLS12, 0xc02f);
+}
+
+#[test]
+fn tls12_ecdhe_rsa_aes256_gcm() {
+    decrypt_case("tls12_aes256", TlsVersion::TLS12, 0xc030);
+}
+
+#[test]
+fn tls12_ecdhe_rsa_chacha20_poly1305() {
+    decrypt_case("tls12_chacha", TlsVersion::TLS12, 0xcca8);
+}
+
+#[test]
+fn response_over_many_records() {
+    let s = streams("tls13_big");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls13_big"))));
+    let out = run(&mut conn, &s, 1000);
+    let resp = String::from_utf8(out.to_client).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(resp.ends_with("line 0900 of a long response body\nEND-OF-BIG-BODY\n"));
+    assert_eq!(resp.matches(" of a long response body\n").count(), 900);
+    assert!(conn.stats().records_decrypted > 4);
+    assert_eq!(conn.stats().issues().count(), 0);
+}
+
+#[test]
+fn cbc_suite_is_reported_unsupported() {
+    let s = streams("tls12_cbc");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls12_cbc"))));
+    let out = run_records(&mut conn, &s);
+    assert!(out.to_server.is_empty() && out.to_client.is_empty());
+    assert_eq!(
+        out.stopped,
+        vec![
+            (Direction::ToServer, IssueKind::UnsupportedCipherSuite),
+            (Direction::ToClient, IssueKind::UnsupportedCipherSuite)
+        ]
+    );
+    assert_eq!(
+        conn.stats().issue_count(IssueKind::UnsupportedCipherSuite),
+        1
+    );
+    assert!(conn.stats().records_not_decrypted >= 4);
+    // Metadata is still there.
+    assert_eq!(conn.metadata().sni(), Some("mcp.test"));
+    assert_eq!(conn.metadata().cipher_suite, Some(0xc027));
+    assert_eq!(conn.negotiated_alpn(), Some("http/1.1"));
+    assert!(conn.is_done());
+}
+
+#[test]
+fn missing_keys_are_counted_and_metadata_kept() {
+    for case in ["tls13_aes128", "tls12_aes128"] {
+        let s = streams(case);
+        for keys in [None, Some(Arc::new(KeyLog::default()))] {
+            let mut conn = TlsConnection::new(config(keys));
+            let out = run(&mut conn, &s, 100);
+            assert!(out.to_server.is_empty() && out.to_client.is_empty());
+            assert_eq!(out.stopped.len(), 2, "{case}");
+            assert!(out
+                .stopped
+                .iter()
+                .all(|&(_, r)| r == IssueKind::MissingKeys));
+            assert_eq!(conn.stats().issue_count(IssueKind::MissingKeys), 1);
+            assert!(conn.stats().records_not_decrypted > 0);
+            assert_eq!(conn.metadata().sni(), Some("mcp.test"));
+        }
+    }
+}
+
+/// Flips one hex digit of the secrets with `label` in a key log.
+fn corrupt(text: &str, label: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with(label) {
+                let mut s = l.to_string();
+                let last = s.pop().unwrap();
+                s.push(if last == '0' { '1' } else { '0' });
+                s
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn wrong_key_fails_authentication_and_stops_that_direction() {
+    // TLS 1.3: a wrong server application secret; the handshake (and so the
+    // ALPN) and the client's request still decrypt.
+    let text = corrupt(&keylog_text("tls13_aes256"), "SERVER_TRAFFIC_SECRET_0");
+    let keys = Arc::new(KeyLog::parse(&text).0);
+    let s = streams("tls13_aes256");
+    let mut conn = TlsConnection::new(config(Some(keys)));
+    let out = run_records(&mut conn, &s);
+    assert!(String::from_utf8_lossy(&out.to_server).starts_with("GET /mcp HTTP/1.1\r\n"));
+    assert!(out.to_client.is_empty());
+    assert_eq!(
+        out.stopped,
+        vec![(Direction::ToClient, IssueKind::AuthenticationFailed)]
+    );
+    assert_eq!(conn.stats().issue_count(IssueKind::AuthenticationFailed), 1);
+    assert_eq!(conn.negotiated_alpn(), Some("http/1.1"));
+    assert!(
+        conn.stats().bytes_ignored > 0,
+        "the rest of the direction is skipped"
+    );
+
+    // TLS 1.2: a wrong master secret fails the first encrypted record
+    // (Finished) of both directions.
+    let text = corrupt(&keylog_text("tls12_chacha"), "CLIENT_RANDOM");
+    let keys = Arc::new(KeyLog::parse(&text).0);
+    let mut conn = TlsConnection::new(config(Some(keys)));
+    let out = run_records(&mut conn, &streams("tls12_chacha"));
+    assert!(out.to_server.is_empty() && out.to_client.is_empty());
+    assert_eq!(conn.stats().issue_count(IssueKind::AuthenticationFailed), 2);
+    assert_eq!(conn.stats().records_decrypted, 0);
+}
+
+#[test]
+fn tls13_with_only_application_secrets() {
+    // Without handshake secrets the handshake records are skipped until
+    // one opens with the application key; ALPN stays unknown.
+    let text: String = keylog_text("tls13_chacha")
+        .lines()
+        .filter(|l| !l.contains("HANDSHAKE"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let keys = Arc::new(KeyLog::parse(&text).0);
+    let mut conn = TlsConnection::new(config(Some(keys)));
+    let out = run_records(&mut conn, &streams("tls13_chacha"));
+    assert_mcp_exchange(&out);
+    assert_eq!(conn.negotiated_alpn(), None);
+    assert!(conn.stats().records_not_decrypted > 0);
+    assert_eq!(conn.stats().issues().count(), 0);
+}
+
+#[test]
+fn keys_from_a_decryption_secrets_block() {
+    let text = keylog_text("tls12_aes256");
+    let mut block = Vec::new();
+    let padded = text.len().div_ceil(4) * 4;
+    let total = (16 + padded + 4) as u32;
+    block.extend_from_slice(&0x0au32.to_le_bytes());
+    block.extend_from_slice(&total.to_le_bytes());
+    block.extend_from_slice(&DSB_TLS_KEY_LOG.to_le_bytes());
+    block.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    block.extend_from_slice(text.as_bytes());
+    block.resize(16 + padded, 0);
+    block.extend_from_slice(&total.to_le_bytes());
+    let mut log = KeyLog::default();
+    assert!(log.add_decryption_secrets_block(&block).unwrap().is_empty());
+    let mut conn = TlsConnection::new(config(Some(Arc::new(log))));
+    assert_mcp_exchange(&run_records(&mut conn, &streams("tls12_aes256")));
+}
+
+#[test]
+fn truncated_handshake() {
+    let s = streams("tls13_aes128");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls13_aes128"))));
+    let mut events = Vec::new();
+    // Half of the ClientHello, then the connection ends.
+    let hello_len = 5 + u16::from_be_bytes([s.to_server[3], s.to_server[4]]) as usize;
+    conn.on_data(
+        Direction::ToServer,
+        &s.to_server[..hello_len / 2],
+        &mut events,
+    );
+    conn.finish(&mut events);
+    assert_eq!(conn.stats().issue_count(IssueKind::TruncatedHandshake), 1);
+    assert_eq!(conn.stats().issue_count(IssueKind::TruncatedRecord), 1);
+    assert!(conn.metadata().client_hello.is_none());
+    assert!(events.iter().all(|e| matches!(e, TlsEvent::Stopped { .. })));
+
+    // The whole ClientHello but no answer.
+    let mut conn = TlsConnection::new(config(Some(keylog("tls13_aes128"))));
+    let mut events = Vec::new();
+    conn.on_data(Direction::ToServer, &s.to_server[..hello_len], &mut events);
+    conn.finish(&mut events);
+    assert_eq!(conn.stats().issue_count(IssueKind::TruncatedHandshake), 1);
+    assert_eq!(conn.stats().issue_count(IssueKind::TruncatedRecord), 0);
+    assert_eq!(conn.metadata().sni(), Some("mcp.test"));
+}
+
+#[test]
+fn gap_stops_one_direction() {
+    let s = streams("tls12_aes128");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls12_aes128"))));
+    let mut events = Vec::new();
+    conn.on_data(Direction::ToServer, &s.to_server, &mut events);
+    conn.on_data(Direction::ToClient, &s.to_client[..200], &mut events);
+    conn.on_gap(Direction::ToClient, 100, &mut events);
+    conn.on_data(Direction::ToClient, &s.to_client[300..], &mut events);
+    let out = collect(&events);
+    assert_eq!(out.stopped, vec![(Direction::ToClient, IssueKind::Gap)]);
+    assert!(out.to_client.is_empty());
+    assert_eq!(conn.stats().issue_count(IssueKind::Gap), 1);
+    assert_eq!(conn.stats().bytes_ignored as usize, s.to_client.len() - 300);
+}
+
+#[test]
+fn midstream_pickup_has_no_client_random() {
+    // Start both directions after the handshake.
+    let s = streams("tls12_aes128");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls12_aes128"))));
+    let mut events = Vec::new();
+    let skip_records = |b: &[u8], n: usize| {
+        let mut at = 0;
+        for _ in 0..n {
+            at += 5 + u16::from_be_bytes([b[at + 3], b[at + 4]]) as usize;
+        }
+        at
+    };
+    let c = skip_records(&s.to_server, 1);
+    conn.on_data(Direction::ToServer, &s.to_server[c..], &mut events);
+    conn.on_data(Direction::ToClient, &s.to_client, &mut events);
+    conn.finish(&mut events);
+    assert!(collect(&events).to_client.is_empty());
+    assert_eq!(conn.stats().issue_count(IssueKind::NoClientHello), 1);
+}
