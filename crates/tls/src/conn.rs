@@ -697,6 +697,16 @@ impl TlsConnection {
     fn stop(&mut self, d: usize, kind: IssueKind, out: &mut Vec<TlsEvent>) {
         self.issue(Some(Direction::from_index(d)), kind);
         let side = &mut self.sides[d];
+        // What was buffered is lost: partial record bytes count as ignored,
+        // waiting records as not decrypted.
+        self.stats.bytes_ignored = self
+            .stats
+            .bytes_ignored
+            .saturating_add(side.rec.len() as u64);
+        self.stats.records_not_decrypted = self
+            .stats
+            .records_not_decrypted
+            .saturating_add(side.pending.len() as u64);
         side.mode = Mode::Stopped;
         side.rec = Vec::new();
         side.hs = HandshakeBuf::default();
@@ -750,10 +760,11 @@ impl TlsConnection {
             && d == Direction::ToServer.index()
             && !self.server_hello_seen
             && (!self.sides[d].pending.is_empty()
-                || matches!(
-                    typ,
-                    content::APPLICATION_DATA | content::CHANGE_CIPHER_SPEC | content::HEARTBEAT
-                ))
+                || typ == content::APPLICATION_DATA
+                || typ == content::HEARTBEAT
+                // After a HelloRetryRequest a ChangeCipherSpec is known to
+                // be the TLS 1.3 compatibility one: no need to wait.
+                || (typ == content::CHANGE_CIPHER_SPEC && !self.is_tls13()))
         {
             let side = &mut self.sides[d];
             if side.pending_bytes.saturating_add(record.len()) > self.config.max_pending {

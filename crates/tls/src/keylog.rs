@@ -70,8 +70,10 @@ pub struct SessionSecrets {
 pub enum KeyLogErrorKind {
     /// Not three space-separated fields.
     BadFormat,
-    /// A label this crate does not use (`RSA`, `ECH_SECRET`, …): the line
-    /// is well formed but ignored.
+    /// A label this crate does not know or cannot use (`RSA`: the
+    /// pre-master secret of RSA key exchange, indexed by ciphertext rather
+    /// than client random). Lines with `ECH_SECRET`, `ECH_CONFIG` and
+    /// OpenSSL's `*_TRAFFIC_SECRET_N` are accepted and ignored instead.
     UnknownLabel,
     /// The client random is not 64 hex digits.
     BadClientRandom,
@@ -271,6 +273,15 @@ impl KeyLog {
         else {
             return Err(KeyLogErrorKind::BadFormat);
         };
+        // Known labels whose secrets are not needed here: ECH secrets, and
+        // the secrets after a KeyUpdate that OpenSSL logs (derived here
+        // from the *_TRAFFIC_SECRET_0 instead).
+        if matches!(
+            name,
+            "ECH_SECRET" | "ECH_CONFIG" | "CLIENT_TRAFFIC_SECRET_N" | "SERVER_TRAFFIC_SECRET_N"
+        ) {
+            return Ok(());
+        }
         let label = label(name).ok_or(KeyLogErrorKind::UnknownLabel)?;
         let mut random = [0u8; 32];
         if hex_decode(random_hex, &mut random) != Some(32) {

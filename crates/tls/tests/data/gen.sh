@@ -69,3 +69,33 @@ run_case tls12_aes128 /mcp "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256" "--tls-
 run_case tls12_aes256 /mcp "-tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384" "--tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384"
 run_case tls12_chacha /mcp "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305" "--tls-max 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305"
 run_case tls12_cbc /mcp "-tls1_2 -cipher ECDHE-RSA-AES128-SHA256" "--tls-max 1.2 --ciphers ECDHE-RSA-AES128-SHA256"
+
+# TLS 1.3 KeyUpdate in both directions: s_client's "K" command sends a
+# KeyUpdate asking the peer to update too; data flows before and after.
+keyupdate_case() {
+    local name=tls13_keyupdate
+    port=$((port + 1))
+    tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $port" 2>/dev/null &
+    local dump=$!
+    sleep 1
+    (sleep 1; echo "server before update"; sleep 1.5; echo "server after update"; sleep 1) |
+        openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" -tls1_3 \
+            -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
+    local server=$!
+    sleep 0.5
+    (echo "client before update"; sleep 1.2; echo K; sleep 0.5; echo "client after update"; sleep 2) |
+        openssl s_client -connect "127.0.0.1:$port" -servername mcp.test -tls1_3 \
+            -keylogfile "$work/$name.keys" >/dev/null 2>&1
+    wait "$server" || true
+    sleep 0.5
+    kill "$dump"
+    wait "$dump" || true
+    cp "$work/$name.pcap" "$name.pcap"
+    grep -v '^#' "$work/$name.keys" >"$name.keys"
+    if command -v tshark >/dev/null; then
+        tshark -r "$name.pcap" -o "tls.keylog_file:$name.keys" -q -z follow,tls,ascii,0 2>/dev/null |
+            grep -q "server after update" || { echo "tshark could not decrypt $name" >&2; exit 1; }
+    fi
+    echo "$name: $(stat -c %s "$name.pcap") bytes"
+}
+keyupdate_case
