@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use shadowmcp_exchange::{
-    Body, Exchange, Flags, Flow, Headers, HttpVersion, Origin, Record, Request, Response,
-    SseEvent, SseUpdate, Timestamp,
+    Body, Exchange, Flags, Flow, Headers, HttpVersion, Origin, Record, Request, Response, SseEvent,
+    SseUpdate, Timestamp,
 };
 use shadowmcp_http1::{decode_body, BodyBudget, SseParser};
 
@@ -36,7 +36,9 @@ const KEEP_BUFFER: usize = 64 << 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Framing {
     /// Client side at connection start: matching the preface.
-    Preface { matched: usize },
+    Preface {
+        matched: usize,
+    },
     /// Looking for frame boundaries.
     Sync,
     Frames,
@@ -185,6 +187,8 @@ pub struct Connection {
     next_order: u64,
     /// Highest stream id opened by each side.
     last_stream: [u32; 2],
+    /// First stream the client was seen opening.
+    first_client_stream: Option<u32>,
     /// Wire body bytes held across streams.
     body_bytes: usize,
     stats: Http2Stats,
@@ -235,6 +239,7 @@ impl Connection {
             streams: BTreeMap::new(),
             next_order: 0,
             last_stream: [0, 0],
+            first_client_stream: None,
             body_bytes: 0,
             stats,
             now: Timestamp::default(),
@@ -393,6 +398,9 @@ impl Connection {
         for id in ids {
             self.finish_stream(id, mark, out);
         }
+        for h in &mut self.halves {
+            h.hpack.forget();
+        }
         self.closed = true;
     }
 
@@ -500,12 +508,13 @@ impl Connection {
         }
         // Not the preface: maybe it was stripped and frames start here,
         // else we are somewhere unknown. Scan from the first byte.
-        let h = &mut self.halves[role];
-        if matched > 0 {
-            h.pristine = false;
+        if matched + same > 0 {
+            // A broken preface: whatever follows is not at a known start.
             self.error(ErrorKind::BadPreface);
             let h = &mut self.halves[role];
-            h.sync.extend_from_slice(PREFACE.get(..matched).unwrap_or_default());
+            h.pristine = false;
+            h.sync
+                .extend_from_slice(PREFACE.get(..matched).unwrap_or_default());
         }
         self.halves[role].framing = Framing::Sync;
         self.sync_consume(role, data, out)
@@ -768,7 +777,10 @@ impl Connection {
     /// and the shared budget.
     fn add_body(&mut self, role: usize, id: u32, data: &[u8]) {
         let cap = self.config.max_body;
-        let conn_room = self.config.max_connection_body.saturating_sub(self.body_bytes);
+        let conn_room = self
+            .config
+            .max_connection_body
+            .saturating_sub(self.body_bytes);
         let budget = self.config.body_budget.clone();
         let Some(s) = self.streams.get_mut(&id) else {
             return;
@@ -785,9 +797,7 @@ impl Connection {
         let by_cap = cap.saturating_sub(body.data.len()).min(data.len());
         let mut room = by_cap.min(conn_room);
         if let Some(budget) = &budget {
-            let free = BodyBudget::FLOOR
-                .saturating_sub(body.data.len())
-                .min(room);
+            let free = BodyBudget::FLOOR.saturating_sub(body.data.len()).min(room);
             let granted = budget.take(room - free);
             body.taken += granted;
             room = free + granted;
@@ -865,8 +875,7 @@ impl Connection {
                     self.block_lost(role, fh.stream);
                     return;
                 };
-                let promised =
-                    u32::from_be_bytes([id[0], id[1], id[2], id[3]]) & 0x7fff_ffff;
+                let promised = u32::from_be_bytes([id[0], id[1], id[2], id[3]]) & 0x7fff_ffff;
                 let block = PendingBlock {
                     stream: fh.stream,
                     kind: BlockKind::PushPromise { promised },
@@ -911,7 +920,7 @@ impl Connection {
                     if fh.len != 0 {
                         self.error(ErrorKind::InvalidFrameLength);
                     }
-                } else if fh.len % 6 != 0 {
+                } else if !fh.len.is_multiple_of(6) {
                     self.error(ErrorKind::InvalidFrameLength);
                 } else {
                     self.apply_settings(role, payload);
@@ -931,11 +940,7 @@ impl Connection {
                     self.error(ErrorKind::InvalidStreamId);
                 }
             }
-            kind::WINDOW_UPDATE => {
-                if fh.len != 4 {
-                    self.error(ErrorKind::InvalidFrameLength);
-                }
-            }
+            kind::WINDOW_UPDATE if fh.len != 4 => self.error(ErrorKind::InvalidFrameLength),
             // Unknown types are ignored (RFC 9113 §4.1, §5.5).
             _ => {}
         }
@@ -1125,7 +1130,7 @@ impl Connection {
             self.end_side(CLIENT, id, out);
             return;
         }
-        if id % 2 == 0 {
+        if id.is_multiple_of(2) {
             self.error(ErrorKind::InvalidStreamId);
             return;
         }
@@ -1136,6 +1141,7 @@ impl Connection {
         let (request, errors) = request_from(fields, unknown);
         self.note_errors(&errors);
         self.stats.requests += 1;
+        self.first_client_stream.get_or_insert(id);
         let now = self.now;
         let s = self.open_stream(CLIENT, id, out);
         s.request = Some(request);
@@ -1165,7 +1171,10 @@ impl Connection {
             let client_blind = self.midstream
                 || self.halves[CLIENT].framing == Framing::Lost
                 || self.halves[CLIENT].hpack.is_lossy();
-            let fresh = id % 2 == 1 && id > self.last_stream[CLIENT];
+            // Mid-connection, streams below the first one seen opening
+            // may have begun before the capture.
+            let before_capture = self.midstream && self.first_client_stream.is_none_or(|f| id < f);
+            let fresh = id % 2 == 1 && (id > self.last_stream[CLIENT] || before_capture);
             if !(client_blind && fresh && (has_status || unknown)) {
                 self.stats.frames_untracked_stream += 1;
                 return;
@@ -1283,7 +1292,12 @@ impl Connection {
             s.flags.malformed = true;
             self.error(ErrorKind::ContentLengthMismatch);
         }
-        request.body = self.finish_body(&request.headers, raw);
+        if raw.wire_len > 0 || request.body == Body::default() {
+            request.body = self.finish_body(&request.headers, raw);
+        } else {
+            // A body that came with the request (h2c upgrade).
+            self.release(&raw);
+        }
         if request.body.truncated {
             if let Some(s) = self.streams.get_mut(&id) {
                 s.flags.truncated = true;
@@ -1330,8 +1344,7 @@ impl Connection {
 
     /// Opens a stream (evicting the oldest when full) and returns it.
     fn open_stream(&mut self, opener: usize, id: u32, out: &mut Vec<Record>) -> &mut Stream {
-        if self.streams.len() >= self.config.max_streams.max(1) && !self.streams.contains_key(&id)
-        {
+        if self.streams.len() >= self.config.max_streams.max(1) && !self.streams.contains_key(&id) {
             let oldest = self
                 .streams
                 .iter()
@@ -1587,7 +1600,11 @@ fn chain_at(buf: &[u8], o: usize, from_client: bool, at_end: bool) -> Chain {
             .get(p..p.saturating_add(HEADER_LEN))
             .and_then(|s| <&[u8; HEADER_LEN]>::try_from(s).ok())
         else {
-            return if at_end { Chain::Reject } else { Chain::NeedMore };
+            return if at_end {
+                Chain::Reject
+            } else {
+                Chain::NeedMore
+            };
         };
         let fh = FrameHeader::parse(hdr);
         if !fh.plausible(from_client, DEFAULT_MAX_FRAME_SIZE) {
@@ -1615,7 +1632,12 @@ fn media_type(headers: &Headers) -> Option<String> {
 fn content_encodings(headers: &Headers) -> Vec<String> {
     headers
         .iter_named("content-encoding")
-        .flat_map(|v| String::from_utf8_lossy(v).into_owned().split(',').map(|s| s.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
         .filter(|s| !s.is_empty() && s != "identity")
         .collect()
 }
@@ -1843,19 +1865,31 @@ mod tests {
         assert_eq!(r.target, "h.example:443");
         let (_, e) = request_from(vec![f("x", "1"), f(":method", "GET")], false);
         assert!(e.contains(&ErrorKind::InvalidPseudoHeader));
-        let (_, e) = request_from(vec![f(":method", "GET"), f(":path", "/"), f("Upper", "1")], false);
+        let (_, e) = request_from(
+            vec![f(":method", "GET"), f(":path", "/"), f("Upper", "1")],
+            false,
+        );
         assert_eq!(e, vec![ErrorKind::InvalidHeaderName]);
         let (_, e) = request_from(vec![f(":method", "GET")], true);
-        assert!(e.is_empty(), "missing :path is expected when fields are unknown");
+        assert!(
+            e.is_empty(),
+            "missing :path is expected when fields are unknown"
+        );
     }
 
     #[test]
     fn status_must_be_three_digits() {
         let f = |v: &str| vec![(b":status".to_vec(), v.as_bytes().to_vec())];
         assert_eq!(response_from(f("204"), false).0.status, 204);
-        assert_eq!(response_from(f("20"), false).1, vec![ErrorKind::InvalidStatus]);
+        assert_eq!(
+            response_from(f("20"), false).1,
+            vec![ErrorKind::InvalidStatus]
+        );
         assert_eq!(response_from(f("099"), false).0.status, 0);
-        assert_eq!(response_from(vec![], false).1, vec![ErrorKind::InvalidStatus]);
+        assert_eq!(
+            response_from(vec![], false).1,
+            vec![ErrorKind::InvalidStatus]
+        );
         assert!(response_from(vec![], true).1.is_empty());
     }
 }

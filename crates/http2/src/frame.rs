@@ -91,7 +91,7 @@ impl FrameHeader {
             SETTINGS => {
                 s == 0
                     && f & !flag::ACK == 0
-                    && self.len % 6 == 0
+                    && self.len.is_multiple_of(6)
                     && (f == 0 || self.len == 0)
             }
             PUSH_PROMISE => {

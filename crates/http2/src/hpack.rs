@@ -262,6 +262,9 @@ pub struct Block {
     pub violations: usize,
 }
 
+/// A table entry's name (`None`: unknown) and value.
+type NameValue = (Option<Vec<u8>>, Vec<u8>);
+
 #[derive(Clone, Debug)]
 struct Entry {
     name: Option<Vec<u8>>,
@@ -388,7 +391,7 @@ impl Decoder {
 
     /// Entry `index` (1-based, static then dynamic). `Ok(None)`: an entry
     /// we cannot know.
-    fn lookup(&self, index: u64) -> Result<Option<(Option<Vec<u8>>, Vec<u8>)>, HpackError> {
+    fn lookup(&self, index: u64) -> Result<Option<NameValue>, HpackError> {
         if index == 0 {
             return Err(HpackError::InvalidIndex);
         }
@@ -667,10 +670,7 @@ mod tests {
         );
         assert_eq!(d.table_len(), 0);
         assert_eq!(
-            decode(
-                &mut d,
-                "1008 7061 7373 776f 7264 0673 6563 7265 74"
-            ),
+            decode(&mut d, "1008 7061 7373 776f 7264 0673 6563 7265 74"),
             pairs(&[("password", "secret")])
         );
         assert_eq!(d.table_len(), 0);
@@ -839,7 +839,10 @@ mod tests {
     #[test]
     fn size_update_evicts_and_is_bounded_by_cap() {
         let mut d = Decoder::new(1 << 16);
-        decode(&mut d, "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+        decode(
+            &mut d,
+            "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
+        );
         assert_eq!(d.table_len(), 1);
         // Size update to 0 (0x20) empties the table.
         let mut b = Block::default();
@@ -883,7 +886,9 @@ mod tests {
         assert_eq!(b.fields[2].value.as_deref(), Some(&b"val"[..]));
         assert_eq!(b.fields[2].name, None);
         // A size update to 0 makes the state known again.
-        lossy.decode(&hex("20"), NO_LIMIT, &mut Block::default()).unwrap();
+        lossy
+            .decode(&hex("20"), NO_LIMIT, &mut Block::default())
+            .unwrap();
         assert!(!lossy.is_lossy());
     }
 

@@ -474,8 +474,7 @@ mod tests {
 
     #[test]
     fn error_kind_names_are_distinct_and_indexed() {
-        let names: std::collections::HashSet<_> =
-            ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        let names: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), ErrorKind::ALL.len());
         for (i, k) in ErrorKind::ALL.iter().enumerate() {
             assert_eq!(k.index(), i);
