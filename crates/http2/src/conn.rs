@@ -1,7 +1,7 @@
 //! The per-connection state machine: framing of each direction, HPACK
 //! contexts, and the streams being assembled into exchanges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use shadowmcp_exchange::{
@@ -184,6 +184,8 @@ pub struct Connection {
     ids: ExchangeIds,
     halves: [Half; 2],
     streams: BTreeMap<u32, Stream>,
+    /// Event streams with something to hand out.
+    sse_dirty: BTreeSet<u32>,
     next_order: u64,
     /// Highest stream id opened by each side.
     last_stream: [u32; 2],
@@ -237,6 +239,7 @@ impl Connection {
             ids,
             halves,
             streams: BTreeMap::new(),
+            sse_dirty: BTreeSet::new(),
             next_order: 0,
             last_stream: [0, 0],
             first_client_stream: None,
@@ -320,7 +323,13 @@ impl Connection {
             .map(|s| {
                 s.req.body.data.len()
                     + s.resp.body.data.len()
-                    + s.sse.as_ref().map_or(0, |e| e.parser.buffered_bytes())
+                    + s.sse.as_ref().map_or(0, |e| {
+                        e.parser.buffered_bytes() + e.unsent.as_deref().map_or(0, exchange_size)
+                    })
+                    + s.request.as_ref().map_or(0, |r| headers_size(&r.headers))
+                    + s.response.as_ref().map_or(0, |r| headers_size(&r.headers))
+                    + headers_size(&s.req.trailers)
+                    + headers_size(&s.resp.trailers)
             })
             .sum();
         halves + streams
@@ -563,7 +572,12 @@ impl Connection {
         let buf = &h.sync;
         let mut found = None;
         let mut o = h.sync_from;
-        while o < buf.len() {
+        if h.pristine && o == 0 && opens_connection(buf, from_client) {
+            // The connection's first frame, SETTINGS (RFC 9113 §3.4): the
+            // client preface was stripped by whoever fed us.
+            found = Some(0);
+        }
+        while found.is_none() && o < buf.len() {
             match chain_at(buf, o, from_client, at_end) {
                 Chain::Accept => {
                     found = Some(o);
@@ -759,6 +773,7 @@ impl Connection {
                     return;
                 };
                 sse.parser.feed(part);
+                self.sse_dirty.insert(id);
                 if sse.parser.pending_bytes() >= limit {
                     // Hand out a big batch early so memory stays bounded.
                     self.flush_sse(id, out);
@@ -1264,6 +1279,7 @@ impl Connection {
         };
         let ex = self.build(parts);
         if let Some(s) = self.streams.get_mut(&id) {
+            self.sse_dirty.insert(id);
             s.sse = Some(Sse {
                 parser: SseParser::new(self.config.max_sse_event_bytes),
                 unsent: Some(ex),
@@ -1492,13 +1508,7 @@ impl Connection {
     }
 
     fn flush_all_sse(&mut self, out: &mut Vec<Record>) {
-        let ids: Vec<u32> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| s.sse.is_some())
-            .map(|(k, _)| *k)
-            .collect();
-        for id in ids {
+        while let Some(id) = self.sse_dirty.pop_first() {
             self.flush_sse(id, out);
         }
     }
@@ -1508,7 +1518,6 @@ impl Connection {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        let gap = s.flags.gap;
         let Some(sse) = s.sse.as_mut() else {
             return;
         };
@@ -1519,7 +1528,6 @@ impl Connection {
             sse.truncated_seen = truncated;
             sse.flags.truncated = true;
         }
-        sse.flags.gap |= gap;
         self.stats.sse_events += events.len() as u64;
         if let Some(mut ex) = sse.unsent.take() {
             if let Some(r) = ex.response.as_mut() {
@@ -1621,6 +1629,19 @@ fn chain_at(buf: &[u8], o: usize, from_client: bool, at_end: bool) -> Chain {
     }
 }
 
+/// `buf` starts with a SETTINGS frame (not an ACK), as every connection
+/// does in both directions.
+fn opens_connection(buf: &[u8], from_client: bool) -> bool {
+    buf.get(..HEADER_LEN)
+        .and_then(|s| <&[u8; HEADER_LEN]>::try_from(s).ok())
+        .map(FrameHeader::parse)
+        .is_some_and(|fh| {
+            fh.kind == kind::SETTINGS
+                && !fh.has(flag::ACK)
+                && fh.plausible(from_client, DEFAULT_MAX_FRAME_SIZE)
+        })
+}
+
 /// Lower-cased media type of `content-type`, without parameters.
 fn media_type(headers: &Headers) -> Option<String> {
     let ct = headers.get_str("content-type")?;
@@ -1640,6 +1661,20 @@ fn content_encodings(headers: &Headers) -> Vec<String> {
         })
         .filter(|s| !s.is_empty() && s != "identity")
         .collect()
+}
+
+/// Bytes held by an exchange's heads and bodies.
+fn exchange_size(ex: &Exchange) -> usize {
+    ex.request.as_ref().map_or(0, |r| {
+        headers_size(&r.headers) + headers_size(&r.trailers) + r.body.data.len()
+    }) + ex
+        .response
+        .as_ref()
+        .map_or(0, |r| headers_size(&r.headers) + r.body.data.len())
+}
+
+fn headers_size(headers: &Headers) -> usize {
+    headers.iter().map(|h| h.name.len() + h.value.len()).sum()
 }
 
 fn content_length(headers: &Headers) -> Option<u64> {

@@ -541,6 +541,22 @@ fn preface_may_be_already_stripped() {
 }
 
 #[test]
+fn stripped_preface_is_recognised_by_its_settings_frame() {
+    let mut c = conn();
+    let mut ce = HpackEncoder::new(true);
+    let mut client = frame(kind::SETTINGS, 0, 0, &settings(&[(4, 65_535)]));
+    client.extend(headers(&mut ce, 1, &fields(&get("/one")), true));
+    let mut se = HpackEncoder::new(true);
+    let mut server = server_start();
+    server.extend(headers(&mut se, 1, &[(":status", "200")], true));
+    // Two frames only: no waiting for more to be sure of the framing.
+    let out = run(&mut c, &[(C, client), (S, server)]);
+    assert_eq!(exchanges(&out).len(), 1);
+    assert_eq!(c.stats().syncs, 1);
+    assert_eq!(c.stats().errors.total(), 0);
+}
+
+#[test]
 fn bad_preface_is_counted_and_frames_found_after_it() {
     let mut c = conn();
     let mut client = b"PRI * HTTP/1.1\r\n".to_vec();

@@ -411,6 +411,32 @@ proptest! {
     }
 
     #[test]
+    fn random_well_framed_frames_never_panic(
+        frames in proptest::collection::vec(
+            (any::<bool>(), 0u8..12, any::<u8>(), 0u32..8, proptest::collection::vec(any::<u8>(), 0..80)),
+            0..60,
+        ),
+        midstream in any::<bool>(),
+    ) {
+        let config = small_config();
+        let bound = memory_bound(&config);
+        let mut c = conn_with(config, midstream);
+        let mut out = Vec::new();
+        if !midstream {
+            c.on_data(C, ts(), PREFACE, &mut out);
+        }
+        for (to_server, k, flags, stream, payload) in &frames {
+            let dir = if *to_server { C } else { S };
+            c.on_data(dir, ts(), &frame(*k, *flags, *stream, payload), &mut out);
+            prop_assert!(c.buffered_bytes() <= bound);
+        }
+        c.on_close(ts(), &mut out);
+        fold(&out);
+        let s = c.stats();
+        prop_assert!(s.exchanges <= s.streams);
+    }
+
+    #[test]
     fn mutated_conversations_never_panic(
         specs in proptest::collection::vec(stream_spec(), 1..4),
         order in proptest::collection::vec(any::<usize>(), 1..20),
@@ -470,7 +496,10 @@ fn memory_bound(config: &Http2Config) -> usize {
         + config.max_header_table
         + 64;
     // SSE parser: line, event data and pending events (4x the event cap).
-    let per_stream = 6 * config.max_sse_event_bytes + 16;
+    // SSE parser: line, event data and pending events (4x the event cap);
+    // header lists of both sides and their trailers (the SSE exchange
+    // waiting to go out holds the request's and response's).
+    let per_stream = 6 * config.max_sse_event_bytes + 6 * config.max_header_list + 16;
     2 * per_half + config.max_connection_body + config.max_streams * per_stream
 }
 
