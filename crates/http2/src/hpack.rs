@@ -17,7 +17,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+/// Table strings are shared: a reference to a table entry costs no copy,
+/// so a block of one-byte references to a big entry cannot make decoding
+/// slower than linear (only fields that are kept get copied out).
+type Bytes = Arc<[u8]>;
 
 /// Size the RFC charges per entry on top of its name and value.
 const ENTRY_OVERHEAD: usize = 32;
@@ -263,17 +268,27 @@ pub struct Block {
 }
 
 /// A table entry's name (`None`: unknown) and value.
-type NameValue = (Option<Vec<u8>>, Vec<u8>);
+type NameValue = (Option<Bytes>, Bytes);
+
+fn static_table() -> &'static [(Bytes, Bytes)] {
+    static TABLE: OnceLock<Vec<(Bytes, Bytes)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        STATIC_TABLE
+            .iter()
+            .map(|(n, v)| (Bytes::from(n.as_bytes()), Bytes::from(v.as_bytes())))
+            .collect()
+    })
+}
 
 #[derive(Clone, Debug)]
 struct Entry {
-    name: Option<Vec<u8>>,
-    value: Vec<u8>,
+    name: Option<Bytes>,
+    value: Bytes,
 }
 
 impl Entry {
     fn size(&self) -> usize {
-        self.name.as_ref().map_or(0, Vec::len) + self.value.len() + ENTRY_OVERHEAD
+        self.name.as_ref().map_or(0, |n| n.len()) + self.value.len() + ENTRY_OVERHEAD
     }
 }
 
@@ -396,8 +411,8 @@ impl Decoder {
             return Err(HpackError::InvalidIndex);
         }
         let i = usize::try_from(index).map_err(|_| HpackError::InvalidIndex)?;
-        if let Some((n, v)) = STATIC_TABLE.get(i - 1) {
-            return Ok(Some((Some(n.as_bytes().to_vec()), v.as_bytes().to_vec())));
+        if let Some((n, v)) = static_table().get(i - 1) {
+            return Ok(Some((Some(n.clone()), v.clone())));
         }
         let d = i - 1 - STATIC_TABLE.len();
         match self.table.get(d) {
@@ -421,18 +436,12 @@ impl Decoder {
         let mut at_start = true;
         while pos < input.len() {
             let first = input[pos];
-            let field = if first & 0x80 != 0 {
+            let (name, value): (Option<Bytes>, Option<Bytes>) = if first & 0x80 != 0 {
                 // Indexed field.
                 let index = read_int(input, &mut pos, 7)?;
                 match self.lookup(index)? {
-                    Some((name, value)) => Field {
-                        name,
-                        value: Some(value),
-                    },
-                    None => Field {
-                        name: None,
-                        value: None,
-                    },
+                    Some((name, value)) => (name, Some(value)),
+                    None => (None, None),
                 }
             } else if first & 0xe0 == 0x20 {
                 let new = read_int(input, &mut pos, 5)?;
@@ -449,35 +458,34 @@ impl Decoder {
                 };
                 let name_index = read_int(input, &mut pos, prefix)?;
                 let name = if name_index == 0 {
-                    Some(read_string(input, &mut pos)?)
+                    Some(Bytes::from(read_string(input, &mut pos)?))
                 } else {
                     self.lookup(name_index)?.and_then(|(n, _)| n)
                 };
-                let value = read_string(input, &mut pos)?;
+                let value = Bytes::from(read_string(input, &mut pos)?);
                 if index_it {
                     self.insert(Entry {
                         name: name.clone(),
                         value: value.clone(),
                     });
                 }
-                Field {
-                    name,
-                    value: Some(value),
-                }
+                (name, Some(value))
             };
             at_start = false;
-            let known = field.name.is_some() && field.value.is_some();
-            if !known {
+            if name.is_none() || value.is_none() {
                 block.unknown += 1;
             }
-            let size = field.name.as_ref().map_or(0, Vec::len)
-                + field.value.as_ref().map_or(0, Vec::len)
+            let size = name.as_ref().map_or(0, |n| n.len())
+                + value.as_ref().map_or(0, |v| v.len())
                 + ENTRY_OVERHEAD;
             list_size = list_size.saturating_add(size);
             if list_size > limits.max_list_size || block.fields.len() >= limits.max_fields {
                 block.dropped += 1;
             } else {
-                block.fields.push(field);
+                block.fields.push(Field {
+                    name: name.map(|n| n.to_vec()),
+                    value: value.map(|v| v.to_vec()),
+                });
             }
         }
         Ok(())
@@ -572,8 +580,8 @@ mod tests {
             .iter()
             .map(|e| {
                 (
-                    String::from_utf8(e.name.clone().unwrap()).unwrap(),
-                    String::from_utf8(e.value.clone()).unwrap(),
+                    String::from_utf8(e.name.as_deref().unwrap().to_vec()).unwrap(),
+                    String::from_utf8(e.value.to_vec()).unwrap(),
                 )
             })
             .collect()
@@ -909,6 +917,46 @@ mod tests {
         assert_eq!(b.fields.len(), 1);
         assert_eq!(b.dropped, 1);
         assert_eq!(d.table_len(), 1);
+    }
+
+    #[test]
+    fn references_to_a_big_entry_are_not_copied_past_the_limit() {
+        let mut d = Decoder::new(1 << 16);
+        // One 4000-byte entry, then 100 000 one-byte references to it.
+        let mut input = vec![0x40, 0x01, b'x'];
+        let mut len = Vec::new();
+        encode_len(&mut len, 4000);
+        input.extend_from_slice(&len);
+        input.extend(std::iter::repeat_n(b'v', 4000));
+        input.extend(std::iter::repeat_n(0xbe, 100_000));
+        let limits = ListLimits {
+            max_list_size: 64 << 10,
+            max_fields: 1000,
+        };
+        let mut b = Block::default();
+        d.decode(&input, limits, &mut b).unwrap();
+        let kept: usize = b
+            .fields
+            .iter()
+            .map(|f| f.value.as_ref().unwrap().len())
+            .sum();
+        assert!(kept <= 64 << 10);
+        assert_eq!(b.fields.len() + b.dropped, 100_001);
+    }
+
+    fn encode_len(out: &mut Vec<u8>, v: usize) {
+        // 7-bit prefix, no Huffman.
+        if v < 127 {
+            out.push(v as u8);
+            return;
+        }
+        out.push(127);
+        let mut r = v - 127;
+        while r >= 128 {
+            out.push((r % 128) as u8 | 0x80);
+            r /= 128;
+        }
+        out.push(r as u8);
     }
 
     #[test]
