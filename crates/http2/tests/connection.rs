@@ -327,7 +327,7 @@ fn header_table_size_setting_bounds_updates() {
     let mut se = HpackEncoder::new(false);
     // The client allows the server a 256-byte table; the server shrinks
     // to it, evicts, and later asks for more than allowed.
-    let mut client = PREFACE_AND_SETTINGS(&[(1, 256)]);
+    let mut client = client_start_with(&[(1, 256)]);
     client.extend(headers(&mut ce, 1, &fields(&get("/a")), true));
     client.extend(headers(&mut ce, 3, &fields(&get("/b")), true));
     se.set_max_size(256);
@@ -363,8 +363,7 @@ fn header_table_size_setting_bounds_updates() {
     assert_eq!(c.stats().errors.get(ErrorKind::HpackTableSizeUpdate), 1);
 }
 
-#[allow(non_snake_case)]
-fn PREFACE_AND_SETTINGS(pairs: &[(u16, u32)]) -> Vec<u8> {
+fn client_start_with(pairs: &[(u16, u32)]) -> Vec<u8> {
     let mut v = shadowmcp_http2::PREFACE.to_vec();
     v.extend(frame(kind::SETTINGS, 0, 0, &settings(pairs)));
     v
@@ -378,7 +377,7 @@ fn max_frame_size_setting_is_honoured() {
         let mut ce = HpackEncoder::new(false);
         let mut se = HpackEncoder::new(false);
         let mut client = match client_max {
-            Some(m) => PREFACE_AND_SETTINGS(&[(5, m)]),
+            Some(m) => client_start_with(&[(5, m)]),
             None => client_start(),
         };
         client.extend(headers(&mut ce, 1, &fields(&get("/dl")), true));
@@ -402,7 +401,7 @@ fn max_frame_size_setting_is_honoured() {
     assert_eq!(run_with(None), (0, 1));
     // Out of range values are ignored and counted.
     let mut c = conn();
-    run(&mut c, &[(C, PREFACE_AND_SETTINGS(&[(5, 100)]))]);
+    run(&mut c, &[(C, client_start_with(&[(5, 100)]))]);
     assert_eq!(c.stats().errors.get(ErrorKind::InvalidSetting), 1);
 }
 
@@ -920,4 +919,138 @@ fn oversized_frames_are_skipped() {
     run(&mut c, &[(C, client)]);
     assert_eq!(c.stats().errors.get(ErrorKind::FrameOverCap), 1);
     assert_eq!(c.stats().frames.ping, 1);
+}
+
+#[test]
+fn header_block_errors_are_counted() {
+    let config = Http2Config {
+        max_header_block: 64,
+        ..Http2Config::default()
+    };
+    let mut c = conn_with(config, false);
+    let mut ce = HpackEncoder::new(false);
+    let mut client = client_start();
+    // Over max_header_block across HEADERS + CONTINUATION.
+    let long = "y".repeat(50);
+    let g = get("/big");
+    let mut f = fields(&g);
+    f.push(("x-long", &long));
+    let block = ce.encode(&f);
+    let (a, b) = block.split_at(40);
+    client.extend(frame(kind::HEADERS, flag::END_STREAM, 1, a));
+    client.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 1, b));
+    // Undecodable HPACK: a name literal that runs past the block.
+    client.extend(frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        3,
+        &[0x82, 0x40, 0x05, b'a'],
+    ));
+    // PUSH_PROMISE from the client.
+    client.extend(frame(
+        kind::PUSH_PROMISE,
+        flag::END_HEADERS,
+        3,
+        &[0, 0, 0, 2, 0x82],
+    ));
+    run(&mut c, &[(C, client)]);
+    let s = c.stats();
+    assert_eq!(s.errors.get(ErrorKind::HeaderBlockTooLarge), 1);
+    assert_eq!(s.errors.get(ErrorKind::Hpack), 1);
+    assert_eq!(s.errors.get(ErrorKind::InvalidStreamId), 1);
+    assert_eq!(s.header_blocks_lost, 3);
+    let mut out = Vec::new();
+    c.on_close(ts(), &mut out);
+    // Stream 3 kept the field decoded before the error.
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].method(), Some("GET"));
+    assert!(ex[0].flags.malformed);
+}
+
+#[test]
+fn frames_after_end_stream_are_counted() {
+    let mut c = conn();
+    let mut ce = HpackEncoder::new(false);
+    let mut client = client_start();
+    client.extend(headers(&mut ce, 1, &fields(&get("/x")), true));
+    client.extend(headers(&mut ce, 1, &[("x-late", "1")], true));
+    client.extend(data(1, b"late", true));
+    let out = run(&mut c, &[(C, client)]);
+    assert!(out.is_empty());
+    assert_eq!(c.stats().errors.get(ErrorKind::FrameOnClosedStream), 1);
+    let mut out = Vec::new();
+    c.on_close(ts(), &mut out);
+    let ex = exchanges(&out)[0];
+    assert!(ex.request.as_ref().unwrap().body.data.is_empty());
+    assert!(ex.request.as_ref().unwrap().trailers.is_empty());
+}
+
+#[test]
+fn oversized_events_are_cut_and_flagged() {
+    let config = Http2Config {
+        max_sse_event_bytes: 16,
+        ..Http2Config::default()
+    };
+    let mut c = conn_with(config, false);
+    let mut ce = HpackEncoder::new(false);
+    let mut se = HpackEncoder::new(false);
+    let mut client = client_start();
+    client.extend(headers(&mut ce, 1, &fields(&get("/sse")), true));
+    let mut server = server_start();
+    server.extend(headers(
+        &mut se,
+        1,
+        &[
+            (":status", "200"),
+            ("content-type", "text/event-stream; charset=utf-8"),
+        ],
+        false,
+    ));
+    server.extend(data(
+        1,
+        b"data: short\n\ndata: this one is much too long\n\n",
+        true,
+    ));
+    let out = run(&mut c, &[(C, client), (S, server)]);
+    let folded = fold(&out);
+    let f = folded.values().next().unwrap();
+    assert!(f.ended);
+    assert!(f.exchange.flags.truncated);
+    assert_eq!(c.stats().sse_events_truncated, 1);
+    assert_eq!(
+        f.exchange.response.as_ref().unwrap().sse_events[0].data,
+        "short"
+    );
+}
+
+#[test]
+fn body_budget_is_shared_and_given_back() {
+    let budget = Arc::new(shadowmcp_http2::BodyBudget::new(1000));
+    let config = Http2Config {
+        body_budget: Some(budget.clone()),
+        ..Http2Config::default()
+    };
+    let mut c = conn_with(config, false);
+    let mut ce = HpackEncoder::new(false);
+    let mut se = HpackEncoder::new(false);
+    let floor = shadowmcp_http2::BodyBudget::FLOOR;
+    let body = vec![b'b'; floor + 5000];
+    let mut client = client_start();
+    client.extend(headers(&mut ce, 1, &fields(&get("/dl")), true));
+    let mut server = server_start();
+    server.extend(headers(&mut se, 1, &[(":status", "200")], false));
+    for chunk in body.chunks(16_000) {
+        server.extend(data(1, chunk, false));
+    }
+    let mut out = run(&mut c, &[(C, client), (S, server)]);
+    assert_eq!(budget.used(), 1000);
+    c.on_data(S, ts(), &data(1, b"", true), &mut out);
+    let ex = exchanges(&out)[0];
+    let b = &ex.response.as_ref().unwrap().body;
+    // The floor is always kept, then what the budget allowed.
+    assert_eq!(b.data.len(), floor + 1000);
+    assert!(b.truncated);
+    assert_eq!(b.wire_len, body.len() as u64);
+    assert_eq!(budget.used(), 0);
 }
