@@ -222,6 +222,8 @@ pub struct TlsStats {
     pub alerts: u64,
     /// TLS 1.3 KeyUpdates followed.
     pub key_updates: u64,
+    /// 0-RTT records dropped because the server rejected early data.
+    pub early_data_rejected_records: u64,
     issues: [u64; IssueKind::ALL.len()],
 }
 
@@ -256,6 +258,9 @@ impl TlsStats {
         self.bytes_ignored = self.bytes_ignored.saturating_add(other.bytes_ignored);
         self.alerts = self.alerts.saturating_add(other.alerts);
         self.key_updates = self.key_updates.saturating_add(other.key_updates);
+        self.early_data_rejected_records = self
+            .early_data_rejected_records
+            .saturating_add(other.early_data_rejected_records);
         for (a, b) in self.issues.iter_mut().zip(other.issues) {
             *a = a.saturating_add(b);
         }
@@ -356,6 +361,9 @@ struct Decryptor {
     /// records we have no key for, or handshake records skipped when only
     /// the application secret is known.
     tolerate: u32,
+    /// Early phase: the server rejected 0-RTT, so records that open with
+    /// the early key are dropped.
+    drop_early: bool,
 }
 
 #[derive(Debug)]
@@ -519,6 +527,10 @@ pub struct TlsConnection {
     sides: [Side; 2],
     /// A ServerHello (not a HelloRetryRequest) was processed.
     server_hello_seen: bool,
+    /// TLS 1.3 with 0-RTT offered: the client's waiting records are held
+    /// until the server's EncryptedExtensions say whether the early data was
+    /// accepted (rejected early data never reached the application).
+    hold_client_records: bool,
     /// TLS 1.2: the keys each direction switches to at ChangeCipherSpec,
     /// or why there are none.
     tls12_keys: [Option<RecordKey>; 2],
@@ -535,6 +547,7 @@ impl TlsConnection {
             issues: Vec::new(),
             sides: [Side::new(), Side::new()],
             server_hello_seen: false,
+            hold_client_records: false,
             tls12_keys: [None, None],
             tls12_unavailable: None,
             scratch: Vec::new(),
@@ -574,8 +587,15 @@ impl TlsConnection {
 
     /// Feeds bytes of one direction; decrypted plaintext and stop notices
     /// are appended to `out`.
-    pub fn on_data(&mut self, dir: Direction, mut data: &[u8], out: &mut Vec<TlsEvent>) {
-        let d = dir.index();
+    pub fn on_data(&mut self, dir: Direction, data: &[u8], out: &mut Vec<TlsEvent>) {
+        self.feed(dir.index(), data, out);
+        if self.hold_client_records && !self.server_reads_handshake() {
+            // The server's handshake stopped before EncryptedExtensions.
+            self.release_client_records(out);
+        }
+    }
+
+    fn feed(&mut self, d: usize, mut data: &[u8], out: &mut Vec<TlsEvent>) {
         self.stats.bytes = self.stats.bytes.saturating_add(data.len() as u64);
         while !data.is_empty() {
             if matches!(self.sides[d].mode, Mode::Stopped) {
@@ -641,6 +661,7 @@ impl TlsConnection {
 
     /// The connection ended: reports a handshake or record cut short.
     pub fn finish(&mut self, out: &mut Vec<TlsEvent>) {
+        self.release_client_records(out);
         let mut truncated_handshake = self.stats.bytes > 0 && !self.server_hello_seen;
         for d in 0..2 {
             let side = &mut self.sides[d];
@@ -730,48 +751,50 @@ impl TlsConnection {
     }
 
     fn process_record(&mut self, d: usize, record: &[u8], out: &mut Vec<TlsEvent>) {
-        self.stats.records = self.stats.records.saturating_add(1);
         let Ok(header) = <[u8; 5]>::try_from(record.get(..HEADER_LEN).unwrap_or_default()) else {
             return;
         };
         let typ = header[0];
         let body = record.get(HEADER_LEN..).unwrap_or_default();
-        // TLS 1.3 protects only application_data records; the others stay
-        // in the clear (compatibility ChangeCipherSpec, early alerts).
-        let protected = match self.sides[d].mode {
-            Mode::Plain => false,
-            Mode::Stopped => return,
-            Mode::Opaque | Mode::Decrypt(_) => !self.is_tls13() || typ == content::APPLICATION_DATA,
-        };
-        if protected {
-            if matches!(self.sides[d].mode, Mode::Opaque) {
-                self.stats.records_not_decrypted =
-                    self.stats.records_not_decrypted.saturating_add(1);
-            } else {
-                self.decrypt(d, header, body, out);
-            }
+        if matches!(self.sides[d].mode, Mode::Stopped) {
             return;
         }
         let plain_mode = matches!(self.sides[d].mode, Mode::Plain);
         // Client records after the ClientHello that need the server's
         // choices (0-RTT data, ChangeCipherSpec) wait for its hello, and so
-        // does everything after them, to keep the order.
-        if plain_mode
-            && d == Direction::ToServer.index()
-            && !self.server_hello_seen
-            && (!self.sides[d].pending.is_empty()
-                || typ == content::APPLICATION_DATA
-                || typ == content::HEARTBEAT
-                // After a HelloRetryRequest a ChangeCipherSpec is known to
-                // be the TLS 1.3 compatibility one: no need to wait.
-                || (typ == content::CHANGE_CIPHER_SPEC && !self.is_tls13()))
-        {
+        // does everything after them, to keep the order; with 0-RTT offered
+        // they wait for its EncryptedExtensions.
+        let client = d == Direction::ToServer.index();
+        let must_wait = client
+            && (self.hold_client_records
+                || (plain_mode
+                    && !self.server_hello_seen
+                    && (!self.sides[d].pending.is_empty()
+                        || typ == content::APPLICATION_DATA
+                        || typ == content::HEARTBEAT
+                        // After a HelloRetryRequest a ChangeCipherSpec is
+                        // the TLS 1.3 compatibility one: no need to wait.
+                        || (typ == content::CHANGE_CIPHER_SPEC && !self.is_tls13()))));
+        if must_wait {
             let side = &mut self.sides[d];
             if side.pending_bytes.saturating_add(record.len()) > self.config.max_pending {
                 self.stop(d, IssueKind::PendingOverflow, out);
             } else {
                 side.pending_bytes += record.len();
                 side.pending.push_back(record.to_vec());
+            }
+            return;
+        }
+        self.stats.records = self.stats.records.saturating_add(1);
+        // TLS 1.3 protects only application_data records; the others stay
+        // in the clear (compatibility ChangeCipherSpec, early alerts).
+        let protected = !plain_mode && (!self.is_tls13() || typ == content::APPLICATION_DATA);
+        if protected {
+            if matches!(self.sides[d].mode, Mode::Opaque) {
+                self.stats.records_not_decrypted =
+                    self.stats.records_not_decrypted.saturating_add(1);
+            } else {
+                self.decrypt(d, header, body, out);
             }
             return;
         }
@@ -819,6 +842,7 @@ impl TlsConnection {
                         next_secret: None,
                         handshake_key: None,
                         tolerate: 0,
+                        drop_early: false,
                     }));
                 }
             }
@@ -864,6 +888,14 @@ impl TlsConnection {
                         Ok(ee) => {
                             self.meta.alpn = ee.alpn;
                             self.meta.early_data_accepted = ee.early_data;
+                            if !ee.early_data {
+                                if let Mode::Decrypt(dec) =
+                                    &mut self.sides[Direction::ToServer.index()].mode
+                                {
+                                    dec.drop_early = true;
+                                }
+                            }
+                            self.release_client_records(out);
                         }
                         Err(_) => self.issue(Some(dir), IssueKind::MalformedHandshake),
                     }
@@ -994,7 +1026,31 @@ impl TlsConnection {
                 Err(reason) => self.tls12_unavailable = Some(reason),
             }
         }
-        self.replay_pending(out);
+        let offered_early = self
+            .meta
+            .client_hello
+            .as_ref()
+            .is_some_and(|c| c.early_data);
+        self.hold_client_records = offered_early && self.server_reads_handshake();
+        if !self.hold_client_records {
+            self.replay_pending(out);
+        }
+    }
+
+    /// The server direction decrypts its handshake: its EncryptedExtensions
+    /// will be read.
+    fn server_reads_handshake(&self) -> bool {
+        matches!(&self.sides[Direction::ToClient.index()].mode,
+            Mode::Decrypt(dec) if dec.phase == Phase::Handshake)
+    }
+
+    /// Replays the held client records once the server's choice about
+    /// 0-RTT is known, or can no longer be learnt.
+    fn release_client_records(&mut self, out: &mut Vec<TlsEvent>) {
+        if self.hold_client_records {
+            self.hold_client_records = false;
+            self.replay_pending(out);
+        }
     }
 
     /// The suite and secrets to decrypt with, or why there are none (the
@@ -1063,6 +1119,7 @@ impl TlsConnection {
                 next_secret: application,
                 handshake_key: None,
                 tolerate: 0,
+                drop_early: false,
             },
             // Without handshake secrets, skip the handshake records until
             // one opens with the application key.
@@ -1074,6 +1131,7 @@ impl TlsConnection {
                 next_secret: None,
                 handshake_key: None,
                 tolerate: 16,
+                drop_early: false,
             },
             (None, None) => {
                 self.issue(Some(Direction::from_index(d)), IssueKind::IncompleteKeys);
@@ -1127,6 +1185,11 @@ impl TlsConnection {
                     Err(_) => dec.handshake_key = Some(hk),
                 }
             }
+        }
+        if result.is_ok() && dec.phase == Phase::Early && dec.drop_early {
+            self.stats.early_data_rejected_records =
+                self.stats.early_data_rejected_records.saturating_add(1);
+            return;
         }
         match result {
             Ok((inner, range)) => {

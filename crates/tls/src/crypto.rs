@@ -318,12 +318,14 @@ impl RecordKey {
         let [outer_type, v0, v1, ..] = header;
         let seq = self.seq.to_be_bytes();
         scratch.clear();
-        let (nonce, aad, ciphertext): ([u8; 12], Vec<u8>, &[u8]) = match self.framing {
+        // Additional data: the header (TLS 1.3) or 13 bytes (TLS 1.2).
+        let aad12: [u8; 13];
+        let (nonce, aad, ciphertext): ([u8; 12], &[u8], &[u8]) = match self.framing {
             Framing::Tls13 => {
                 if fragment.len() < TAG_LEN + 1 {
                     return Err(OpenError::TooShort);
                 }
-                (self.xor_nonce(), header.to_vec(), fragment)
+                (self.xor_nonce(), &header[..], fragment)
             }
             Framing::Tls12Gcm => {
                 if fragment.len() < 8 + TAG_LEN {
@@ -337,14 +339,15 @@ impl RecordKey {
                 {
                     *n = *b;
                 }
-                (nonce, tls12_aad(seq, outer_type, [v0, v1], ct.len()), ct)
+                aad12 = tls12_aad(seq, outer_type, [v0, v1], ct.len());
+                (nonce, &aad12[..], ct)
             }
             Framing::Tls12Chacha => {
                 if fragment.len() < TAG_LEN {
                     return Err(OpenError::TooShort);
                 }
-                let aad = tls12_aad(seq, outer_type, [v0, v1], fragment.len());
-                (self.xor_nonce(), aad, fragment)
+                aad12 = tls12_aad(seq, outer_type, [v0, v1], fragment.len());
+                (self.xor_nonce(), &aad12[..], fragment)
             }
         };
         scratch.extend_from_slice(ciphertext);
@@ -352,7 +355,7 @@ impl RecordKey {
             .key
             .open_in_place(
                 aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(&aad[..]),
+                aead::Aad::from(aad),
                 scratch,
             )
             .map_err(|_| OpenError::Auth)?
@@ -376,14 +379,14 @@ impl RecordKey {
 
 /// TLS 1.2 AEAD additional data: seq_num + type + version + length of the
 /// plaintext (RFC 5246 §6.2.3.3).
-fn tls12_aad(seq: [u8; 8], typ: u8, version: [u8; 2], ciphertext_len: usize) -> Vec<u8> {
-    let plain_len = u16::try_from(ciphertext_len.saturating_sub(TAG_LEN)).unwrap_or(u16::MAX);
-    let mut aad = Vec::with_capacity(13);
-    aad.extend_from_slice(&seq);
-    aad.push(typ);
-    aad.extend_from_slice(&version);
-    aad.extend_from_slice(&plain_len.to_be_bytes());
-    aad
+fn tls12_aad(seq: [u8; 8], typ: u8, version: [u8; 2], ciphertext_len: usize) -> [u8; 13] {
+    let [l0, l1] = u16::try_from(ciphertext_len.saturating_sub(TAG_LEN))
+        .unwrap_or(u16::MAX)
+        .to_be_bytes();
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = seq;
+    [
+        s0, s1, s2, s3, s4, s5, s6, s7, typ, version[0], version[1], l0, l1,
+    ]
 }
 
 #[cfg(test)]

@@ -328,3 +328,75 @@ fn tls13_key_updates_in_both_directions() {
     assert_eq!(conn.stats().issues().count(), 0, "{:?}", conn.issues());
     assert_eq!(conn.negotiated_alpn(), None, "s_client offers no ALPN");
 }
+
+const EARLY_REQUEST: &str = "GET /early HTTP/1.1\r\nHost: mcp.test\r\n\r\n";
+
+fn without(text: &str, label: &str) -> Arc<KeyLog> {
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with(label))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Arc::new(KeyLog::parse(&kept).0)
+}
+
+#[test]
+fn tls13_early_data_accepted() {
+    let s = streams("tls13_early_accepted");
+    for chunk in [1, 50, usize::MAX] {
+        let mut conn = TlsConnection::new(config(Some(keylog("tls13_early_accepted"))));
+        let out = run(&mut conn, &s, chunk);
+        let expected = format!("{EARLY_REQUEST}after handshake\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.to_server),
+            expected,
+            "chunk {chunk} {:?} {:?} {:?}",
+            conn.stats(),
+            conn.issues(),
+            out.stopped
+        );
+        let meta = conn.metadata();
+        let ch = meta.client_hello.as_ref().unwrap();
+        assert!(ch.early_data && ch.pre_shared_key);
+        assert!(meta.early_data_accepted);
+        assert_eq!(conn.stats().issues().count(), 0, "{:?}", conn.issues());
+        assert_eq!(conn.stats().early_data_rejected_records, 0);
+    }
+    // Without the early secret the 0-RTT request is skipped, the rest
+    // decrypts.
+    let keys = without(
+        &keylog_text("tls13_early_accepted"),
+        "CLIENT_EARLY_TRAFFIC_SECRET",
+    );
+    let mut conn = TlsConnection::new(config(Some(keys)));
+    let out = run_records(&mut conn, &s);
+    assert_eq!(out.to_server, b"after handshake\n");
+    assert!(conn.stats().records_not_decrypted >= 1);
+    assert!(out.stopped.is_empty());
+}
+
+#[test]
+fn tls13_early_data_rejected_is_dropped() {
+    let s = streams("tls13_early_rejected");
+    for keys in [
+        keylog("tls13_early_rejected"),
+        without(
+            &keylog_text("tls13_early_rejected"),
+            "CLIENT_EARLY_TRAFFIC_SECRET",
+        ),
+    ] {
+        for chunk in [1, 50, usize::MAX] {
+            let mut conn = TlsConnection::new(config(Some(keys.clone())));
+            let out = run(&mut conn, &s, chunk);
+            // The server never saw the early request: neither do we.
+            assert_eq!(out.to_server, b"after handshake\n", "chunk {chunk}");
+            assert!(!conn.metadata().early_data_accepted);
+            assert!(conn.metadata().client_hello.as_ref().unwrap().early_data);
+            assert!(out.stopped.is_empty(), "{:?}", out.stopped);
+            assert_eq!(conn.stats().issues().count(), 0, "{:?}", conn.issues());
+        }
+    }
+    let mut conn = TlsConnection::new(config(Some(keylog("tls13_early_rejected"))));
+    run_records(&mut conn, &s);
+    assert_eq!(conn.stats().early_data_rejected_records, 1);
+}

@@ -99,3 +99,51 @@ keyupdate_case() {
     echo "$name: $(stat -c %s "$name.pcap") bytes"
 }
 keyupdate_case
+
+# TLS 1.3 0-RTT: a first connection (not captured) gets a session ticket
+# from a server that allows early data; the captured second one resumes it
+# and sends a request as early data, then a line after the handshake.
+# `early_case NAME accept|reject`: the second connection goes to the same
+# server (which accepts the early data) or to another s_server process,
+# which cannot decrypt the ticket and so rejects the early data (the client
+# sends it all the same).
+early_case() {
+    local name=$1 mode=$2
+    port=$((port + 1))
+    local first=$port second=$port
+    printf 'GET /early HTTP/1.1\r\nHost: mcp.test\r\n\r\n' >"$work/early.txt"
+    local naccept=2 servers=()
+    if [ "$mode" = reject ]; then
+        naccept=1
+        port=$((port + 1))
+        second=$port
+        (sleep 5) | openssl s_server -naccept 1 -accept "127.0.0.1:$second" -tls1_3 \
+            -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
+        servers+=($!)
+    fi
+    (sleep 5) | openssl s_server -naccept "$naccept" -accept "127.0.0.1:$first" -tls1_3 -early_data \
+        -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
+    servers+=($!)
+    sleep 0.5
+    (sleep 1) | openssl s_client -connect "127.0.0.1:$first" -servername mcp.test -tls1_3 \
+        -sess_out "$work/sess.pem" >/dev/null 2>&1
+    tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $second" 2>/dev/null &
+    local dump=$!
+    sleep 1
+    (echo "after handshake"; sleep 1) | openssl s_client -connect "127.0.0.1:$second" \
+        -servername mcp.test -tls1_3 -sess_in "$work/sess.pem" -early_data "$work/early.txt" \
+        -keylogfile "$work/$name.keys" >/dev/null 2>&1
+    wait "${servers[@]}" || true
+    sleep 0.5
+    kill "$dump"
+    wait "$dump" || true
+    cp "$work/$name.pcap" "$name.pcap"
+    grep -v '^#' "$work/$name.keys" >"$name.keys"
+    if command -v tshark >/dev/null; then
+        tshark -r "$name.pcap" -o "tls.keylog_file:$name.keys" -q -z follow,tls,ascii,0 2>/dev/null |
+            grep -q "after handshake" || { echo "tshark could not decrypt $name" >&2; exit 1; }
+    fi
+    echo "$name: $(stat -c %s "$name.pcap") bytes"
+}
+early_case tls13_early_accepted accept
+early_case tls13_early_rejected reject
