@@ -189,6 +189,11 @@ pub struct Connection {
     next_order: u64,
     /// Highest stream id opened by each side.
     last_stream: [u32; 2],
+    /// The transport's ToServer direction carries the server's frames
+    /// (found mid-connection).
+    swapped: bool,
+    /// Which side is the client is settled (always, unless mid-stream).
+    roles_fixed: bool,
     /// First stream the client was seen opening.
     first_client_stream: Option<u32>,
     /// Wire body bytes held across streams.
@@ -242,6 +247,8 @@ impl Connection {
             sse_dirty: BTreeSet::new(),
             next_order: 0,
             last_stream: [0, 0],
+            swapped: false,
+            roles_fixed: !midstream,
             first_client_stream: None,
             body_bytes: 0,
             stats,
@@ -299,6 +306,8 @@ impl Connection {
         &self.stats
     }
 
+    /// The flow, oriented client → server as this parser decided (reversed
+    /// from the one given when a mid-connection pickup was found swapped).
     pub fn flow(&self) -> &Flow {
         &self.flow
     }
@@ -446,23 +455,20 @@ impl Connection {
     /// ended with `mark`.
     fn end_direction(&mut self, role: usize, mark: Flags, out: &mut Vec<Record>) {
         self.halves[role].done = true;
+        let client_side = self.sem(role) == CLIENT;
         let ids: Vec<u32> = self.streams.keys().copied().collect();
         for id in ids {
             let Some(s) = self.streams.get_mut(&id) else {
                 continue;
             };
-            let side = if role == CLIENT {
-                &mut s.req
-            } else {
-                &mut s.resp
-            };
+            let side = if client_side { &mut s.req } else { &mut s.resp };
             if side.ended {
                 continue;
             }
             side.ended = true;
             s.flags.merge(mark);
             if let Some(sse) = s.sse.as_mut() {
-                if role == SERVER {
+                if !client_side {
                     sse.flags.merge(mark);
                 }
             }
@@ -567,8 +573,8 @@ impl Connection {
     /// framing and parses the buffered bytes. `at_end`: no more bytes will
     /// come.
     fn try_sync(&mut self, role: usize, at_end: bool, out: &mut Vec<Record>) {
+        let from_client = self.sem(role) == CLIENT;
         let h = &mut self.halves[role];
-        let from_client = role == CLIENT;
         let buf = &h.sync;
         let mut found = None;
         let mut o = h.sync_from;
@@ -751,7 +757,8 @@ impl Connection {
     }
 
     /// Body bytes of a stream.
-    fn stream_data(&mut self, role: usize, id: u32, data: &[u8], out: &mut Vec<Record>) {
+    fn stream_data(&mut self, half: usize, id: u32, data: &[u8], out: &mut Vec<Record>) {
+        let role = self.sem(half);
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
@@ -789,7 +796,7 @@ impl Connection {
     }
 
     /// Keeps wire body bytes under the per-body cap, the connection cap
-    /// and the shared budget.
+    /// and the shared budget. `role`: the side (CLIENT: request body).
     fn add_body(&mut self, role: usize, id: u32, data: &[u8]) {
         let cap = self.config.max_body;
         let conn_room = self
@@ -837,7 +844,7 @@ impl Connection {
             Mode::Skip => {}
             Mode::Data(ds) => {
                 if !ds.broken && fh.has(flag::END_STREAM) {
-                    self.end_side(role, fh.stream, out);
+                    self.end_side(self.sem(role), fh.stream, out);
                 }
             }
             Mode::Buffer => self.frame(role, fh, &payload, out),
@@ -875,7 +882,7 @@ impl Connection {
                 self.block_fragment(role, block, fragment, fh.has(flag::END_HEADERS), out);
             }
             kind::PUSH_PROMISE => {
-                if role == CLIENT || fh.stream == 0 {
+                if self.sem(role) == CLIENT || fh.stream == 0 {
                     self.error(ErrorKind::InvalidStreamId);
                     self.block_lost(role, fh.stream);
                     return;
@@ -1075,17 +1082,55 @@ impl Connection {
             .into_iter()
             .filter_map(|f| Some((f.name?, f.value?)))
             .collect();
+        if !self.roles_fixed {
+            self.settle_roles(role, block.kind, &fields);
+        }
         match block.kind {
             BlockKind::PushPromise { promised } => {
                 self.push_promise(block.stream, promised, fields, unknown, flags, out)
             }
-            BlockKind::Headers { end_stream } if role == CLIENT => {
+            BlockKind::Headers { end_stream } if self.sem(role) == CLIENT => {
                 self.client_headers(block.stream, fields, unknown, end_stream, flags, out)
             }
             BlockKind::Headers { end_stream } => {
                 self.server_headers(block.stream, fields, unknown, end_stream, flags, out)
             }
         }
+    }
+
+    /// Mid-connection, the first request or response head tells which side
+    /// is the client; the transport's guess is reversed if it disagrees.
+    fn settle_roles(&mut self, half: usize, kind: BlockKind, fields: &[(Vec<u8>, Vec<u8>)]) {
+        let has = |name: &[u8]| fields.iter().any(|(n, _)| n == name);
+        let sender_is_client = match kind {
+            BlockKind::PushPromise { .. } => false,
+            BlockKind::Headers { .. } => match (has(b":method"), has(b":status")) {
+                (true, false) => true,
+                (false, true) => false,
+                _ => return,
+            },
+        };
+        self.roles_fixed = true;
+        if (self.sem(half) == CLIENT) != sender_is_client {
+            self.swapped = !self.swapped;
+            std::mem::swap(&mut self.flow.client, &mut self.flow.server);
+            self.stats.direction_swaps += 1;
+        }
+    }
+
+    /// The role (CLIENT or SERVER) of the side that sends the bytes of
+    /// `half` (halves are indexed by transport direction).
+    fn sem(&self, half: usize) -> usize {
+        if self.swapped {
+            1 - half
+        } else {
+            half
+        }
+    }
+
+    /// The half the client sends.
+    fn client_half(&self) -> usize {
+        self.sem(CLIENT)
     }
 
     fn push_promise(
@@ -1184,8 +1229,8 @@ impl Connection {
             // and only for a head (trailers of an unseen response say
             // nothing useful).
             let client_blind = self.midstream
-                || self.halves[CLIENT].framing == Framing::Lost
-                || self.halves[CLIENT].hpack.is_lossy();
+                || self.halves[self.client_half()].framing == Framing::Lost
+                || self.halves[self.client_half()].hpack.is_lossy();
             // Mid-connection, streams below the first one seen opening
             // may have begun before the capture.
             let before_capture = self.midstream && self.first_client_stream.is_none_or(|f| id < f);
@@ -1198,7 +1243,7 @@ impl Connection {
             if self.midstream {
                 mark.midstream = true;
             } else {
-                mark.gap |= self.halves[CLIENT].framing == Framing::Lost;
+                mark.gap |= self.halves[self.client_half()].framing == Framing::Lost;
                 mark.malformed |= !mark.gap;
             }
             let s = self.open_stream(CLIENT, id, out);

@@ -389,6 +389,8 @@ pub struct Http2Stats {
     pub frames_untracked_stream: u64,
     /// Frame boundaries found by scanning (mid-connection start).
     pub syncs: u64,
+    /// Mid-connection pickups whose directions were found reversed.
+    pub direction_swaps: u64,
     /// Bytes skipped while looking for frame boundaries, or after framing
     /// was lost.
     pub bytes_skipped: u64,
@@ -429,6 +431,7 @@ impl Http2Stats {
             hpack_resets,
             frames_untracked_stream,
             syncs,
+            direction_swaps,
             bytes_skipped,
             gap_bytes,
             framing_lost,
@@ -459,6 +462,7 @@ impl Http2Stats {
         self.hpack_resets += hpack_resets;
         self.frames_untracked_stream += frames_untracked_stream;
         self.syncs += syncs;
+        self.direction_swaps += direction_swaps;
         self.bytes_skipped += bytes_skipped;
         self.gap_bytes += gap_bytes;
         self.framing_lost += framing_lost;

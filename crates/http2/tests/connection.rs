@@ -1054,3 +1054,28 @@ fn body_budget_is_shared_and_given_back() {
     assert_eq!(b.wire_len, body.len() as u64);
     assert_eq!(budget.used(), 0);
 }
+
+#[test]
+fn midstream_pickup_with_reversed_directions_is_swapped() {
+    let mut ce = HpackEncoder::new(true);
+    let mut se = HpackEncoder::new(true);
+    let mut c = conn_with(Http2Config::default(), true);
+    let mut client = frame(kind::PING, 0, 0, &[0; 8]);
+    client.extend(frame(kind::WINDOW_UPDATE, 0, 0, &[0, 0, 1, 0]));
+    client.extend(headers(&mut ce, 9, &fields(&mcp_post("/mcp")), false));
+    client.extend(data(9, b"{}", true));
+    let mut server = frame(kind::PING, flag::ACK, 0, &[0; 8]);
+    server.extend(frame(kind::WINDOW_UPDATE, 0, 0, &[0, 0, 1, 0]));
+    server.extend(headers(&mut se, 9, &[(":status", "200")], false));
+    server.extend(data(9, b"ok", true));
+    // The transport got the directions the wrong way round.
+    let out = run(&mut c, &[(S, client), (C, server)]);
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].method(), Some("POST"));
+    assert_eq!(ex[0].request.as_ref().unwrap().body.data, b"{}");
+    assert_eq!(ex[0].response.as_ref().unwrap().body.data, b"ok");
+    assert_eq!(c.stats().direction_swaps, 1);
+    assert_eq!(c.flow().client, flow().server);
+    assert_eq!(ex[0].flow.as_ref().unwrap().client, flow().server);
+}
