@@ -169,6 +169,8 @@ struct Stream {
     response: Option<Response>,
     response_ts: Option<Timestamp>,
     position: u64,
+    /// The request head was seen (or cannot come).
+    req_head: bool,
     req: Side,
     resp: Side,
     flags: Flags,
@@ -288,7 +290,8 @@ impl Connection {
             }
         }
         conn.stats.requests += 1;
-        let s = conn.open_stream(CLIENT, 1, &mut Vec::new());
+        let s = conn.open_stream(Some(CLIENT), 1, &mut Vec::new());
+        s.req_head = true;
         s.request = Some(request);
         s.request_ts = Some(request_ts);
         s.req.ended = true;
@@ -1154,7 +1157,8 @@ impl Connection {
         self.stats.pushes += 1;
         self.stats.requests += 1;
         let now = self.now;
-        let s = self.open_stream(SERVER, promised, out);
+        let s = self.open_stream(Some(SERVER), promised, out);
+        s.req_head = true;
         s.request = Some(request);
         s.request_ts = Some(now);
         s.req.ended = true;
@@ -1172,6 +1176,33 @@ impl Connection {
         out: &mut Vec<Record>,
     ) {
         if let Some(s) = self.streams.get_mut(&id) {
+            if !s.req_head && !s.req.ended {
+                // The response came first (the capture reordered the
+                // directions): this is its request.
+                s.req_head = true;
+                self.last_stream[CLIENT] = self.last_stream[CLIENT].max(id);
+                self.first_client_stream.get_or_insert(id);
+                let (request, errors) = request_from(fields, unknown);
+                self.note_errors(&errors);
+                self.stats.requests += 1;
+                let now = self.now;
+                let Some(s) = self.streams.get_mut(&id) else {
+                    return;
+                };
+                s.flags.merge(flags);
+                s.flags.malformed |= !errors.is_empty();
+                if s.sse.is_some() {
+                    // Its exchange already went out without it.
+                    self.stats.frames_untracked_stream += 1;
+                } else {
+                    s.request = Some(request);
+                    s.request_ts = Some(now);
+                }
+                if end_stream {
+                    self.end_side(CLIENT, id, out);
+                }
+                return;
+            }
             if s.req.ended {
                 self.error(ErrorKind::FrameOnClosedStream);
                 return;
@@ -1203,7 +1234,8 @@ impl Connection {
         self.stats.requests += 1;
         self.first_client_stream.get_or_insert(id);
         let now = self.now;
-        let s = self.open_stream(CLIENT, id, out);
+        let s = self.open_stream(Some(CLIENT), id, out);
+        s.req_head = true;
         s.request = Some(request);
         s.request_ts = Some(now);
         s.flags.merge(flags);
@@ -1224,10 +1256,9 @@ impl Connection {
     ) {
         let has_status = fields.iter().any(|(n, _)| n == b":status");
         if !self.streams.contains_key(&id) {
-            // A response to a request we did not see: only when that can
-            // happen (mid-connection, lost client framing or HPACK state),
-            // and only for a head (trailers of an unseen response say
-            // nothing useful).
+            // A response to a request not seen (yet): only for a head
+            // (trailers of an unseen response say nothing useful) on a
+            // stream the client could have opened.
             let client_blind = self.midstream
                 || self.halves[self.client_half()].framing == Framing::Lost
                 || self.halves[self.client_half()].hpack.is_lossy();
@@ -1235,19 +1266,21 @@ impl Connection {
             // may have begun before the capture.
             let before_capture = self.midstream && self.first_client_stream.is_none_or(|f| id < f);
             let fresh = id % 2 == 1 && (id > self.last_stream[CLIENT] || before_capture);
-            if !(client_blind && fresh && (has_status || unknown)) {
+            if !(fresh && (has_status || unknown)) {
                 self.stats.frames_untracked_stream += 1;
                 return;
             }
             let mut mark = flags;
             if self.midstream {
                 mark.midstream = true;
-            } else {
+            } else if client_blind {
                 mark.gap |= self.halves[self.client_half()].framing == Framing::Lost;
                 mark.malformed |= !mark.gap;
             }
-            let s = self.open_stream(CLIENT, id, out);
-            s.req.ended = true;
+            let s = self.open_stream(None, id, out);
+            // Unless its request cannot be read, it may still come (a
+            // capture can put a response before its request).
+            s.req.ended = client_blind;
             s.flags.merge(mark);
         }
         let now = self.now;
@@ -1404,7 +1437,14 @@ impl Connection {
     }
 
     /// Opens a stream (evicting the oldest when full) and returns it.
-    fn open_stream(&mut self, opener: usize, id: u32, out: &mut Vec<Record>) -> &mut Stream {
+    /// `opener`: the side whose HEADERS (or PUSH_PROMISE) opened it, `None`
+    /// for a response whose request is not known.
+    fn open_stream(
+        &mut self,
+        opener: Option<usize>,
+        id: u32,
+        out: &mut Vec<Record>,
+    ) -> &mut Stream {
         if self.streams.len() >= self.config.max_streams.max(1) && !self.streams.contains_key(&id) {
             let oldest = self
                 .streams
@@ -1420,7 +1460,9 @@ impl Connection {
                 self.finish_stream(old, mark, out);
             }
         }
-        self.last_stream[opener] = self.last_stream[opener].max(id);
+        if let Some(o) = opener {
+            self.last_stream[o] = self.last_stream[o].max(id);
+        }
         self.stats.streams += 1;
         let order = self.next_order;
         self.next_order += 1;
@@ -1434,6 +1476,7 @@ impl Connection {
             response: None,
             response_ts: None,
             position,
+            req_head: false,
             req: Side::default(),
             resp: Side::default(),
             flags: Flags::default(),

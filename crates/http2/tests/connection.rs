@@ -1079,3 +1079,37 @@ fn midstream_pickup_with_reversed_directions_is_swapped() {
     assert_eq!(c.flow().client, flow().server);
     assert_eq!(ex[0].flow.as_ref().unwrap().client, flow().server);
 }
+
+#[test]
+fn response_seen_before_its_request_is_paired() {
+    // Two taps merged with skewed clocks: the server's frames come first.
+    let mut c = conn();
+    let mut ce = HpackEncoder::new(true);
+    let mut se = HpackEncoder::new(true);
+    let mut server = server_start();
+    server.extend(headers(&mut se, 3, &[(":status", "200")], false));
+    server.extend(data(3, b"three", true));
+    server.extend(headers(&mut se, 1, &[(":status", "404")], true));
+    let mut client = client_start();
+    client.extend(headers(&mut ce, 1, &fields(&get("/one")), true));
+    client.extend(headers(&mut ce, 3, &fields(&mcp_post("/three")), false));
+    client.extend(data(3, b"{}", true));
+    let out = run(&mut c, &[(S, server), (C, client)]);
+    let ex = exchanges(&out);
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[0].path(), Some("/one"));
+    assert_eq!(ex[0].status(), Some(404));
+    assert_eq!(ex[1].path(), Some("/three"));
+    assert_eq!(ex[1].request.as_ref().unwrap().body.data, b"{}");
+    assert_eq!(ex[1].response.as_ref().unwrap().body.data, b"three");
+    assert!(ex.iter().all(|e| e.flags == Flags::default()));
+    // A response whose request never comes is reported at the end.
+    let mut out = run(
+        &mut c,
+        &[(S, headers(&mut se, 7, &[(":status", "200")], true))],
+    );
+    assert!(out.is_empty());
+    c.on_close(ts(), &mut out);
+    let ex = exchanges(&out);
+    assert!(ex[0].request.is_none() && ex[0].flags.incomplete);
+}
