@@ -1574,9 +1574,15 @@ impl Connection {
             if media_type(&r.headers).as_deref() == Some("text/event-stream") {
                 // An event stream read whole (content-coded): its events.
                 let mut p = SseParser::new(self.config.max_sse_event_bytes);
-                p.feed(&r.body.data);
+                for piece in r.body.data.chunks(SSE_FEED_PIECE) {
+                    p.feed(piece);
+                    r.sse_events.extend(p.take_events());
+                }
                 p.finish();
-                r.sse_events = p.take_events();
+                if p.truncated_events() > 0 {
+                    self.stats.sse_events_truncated += p.truncated_events();
+                    s.flags.truncated = true;
+                }
                 self.stats.sse_events += r.sse_events.len() as u64;
             }
         }

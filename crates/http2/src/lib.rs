@@ -15,6 +15,12 @@
 //! arrives, flagged `streaming`, followed by
 //! [`SseUpdate`](shadowmcp_exchange::SseUpdate)s, as HTTP/1 does.
 //!
+//! An exchange is emitted once both its request and its response have
+//! ended (END_STREAM), when RST_STREAM cuts it short (`incomplete`), when
+//! [`Http2Config::max_streams`] forces out the oldest stream, or when the
+//! connection ends. A response seen before its request (captures merged
+//! with skewed clocks) waits for it.
+//!
 //! Three ways in: [`Connection::new`] with `midstream: false` for a
 //! connection seen from its start (prior knowledge, or TLS with ALPN `h2`;
 //! the client preface may be present or already stripped),
@@ -29,7 +35,9 @@
 //! frame headers, and header fields that refer to HPACK table entries from
 //! before the capture are dropped and counted, never guessed. A gap stops
 //! the framing of that direction (frame boundaries and the HPACK state are
-//! lost); what was already seen is still reported, flagged `gap`.
+//! lost); what was already seen is still reported, flagged `gap`, and the
+//! other direction is still read. HPACK is decoded by this crate's own
+//! [`hpack`] module (RFC 7541, with its Appendix C vectors as tests).
 //!
 //! ```
 //! use std::sync::Arc;
