@@ -311,7 +311,10 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder at connection start, holding at most `cap` bytes of table.
+    /// A decoder at connection start, holding at most `cap` bytes of table
+    /// (RFC 7541 size). With `cap` below the 4096 the protocol starts with,
+    /// or below a size the encoder later takes, references to entries that
+    /// did not fit decode as unknown fields instead of failing.
     pub fn new(cap: usize) -> Decoder {
         let mut d = Decoder {
             table: VecDeque::new(),

@@ -1113,3 +1113,9 @@ fn response_seen_before_its_request_is_paired() {
     let ex = exchanges(&out);
     assert!(ex[0].request.is_none() && ex[0].flags.incomplete);
 }
+
+#[test]
+fn connection_can_move_between_threads() {
+    fn is_send<T: Send>() {}
+    is_send::<Connection>();
+}
