@@ -588,3 +588,74 @@ fn conversation_builder_makes_interleaved_streams() {
     assert_eq!(exchanges(&out).len(), 2);
     let _ = Connection::flow;
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hpack_round_trips_with_a_changing_table(
+        lists in proptest::collection::vec(
+            proptest::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        ":path", "content-type", "x-a", "x-b", "authorization", "cookie",
+                        "mcp-session-id", "user-agent",
+                    ]),
+                    "[ -~]{0,60}",
+                ),
+                0..12,
+            ),
+            1..12,
+        ),
+        sizes in proptest::collection::vec(prop::option::of(0usize..600), 1..12),
+        huffman in any::<bool>(),
+    ) {
+        use shadowmcp_http2::hpack::{Block, Decoder, ListLimits};
+        let mut enc = HpackEncoder::new(huffman);
+        let mut dec = Decoder::new(1 << 16);
+        let limits = ListLimits { max_list_size: usize::MAX, max_fields: usize::MAX };
+        for (i, list) in lists.iter().enumerate() {
+            if let Some(Some(size)) = sizes.get(i) {
+                enc.set_max_size(*size);
+            }
+            let fields: Vec<(&str, &str)> = list.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let block = enc.encode(&fields);
+            let mut out = Block::default();
+            dec.decode(&block, limits, &mut out).unwrap();
+            prop_assert_eq!(out.unknown, 0);
+            prop_assert_eq!(out.violations, 0);
+            let got: Vec<(String, String)> = out
+                .fields
+                .into_iter()
+                .map(|f| {
+                    (
+                        String::from_utf8(f.name.unwrap()).unwrap(),
+                        String::from_utf8(f.value.unwrap()).unwrap(),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, String)> =
+                list.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+            prop_assert_eq!(got, want);
+            prop_assert!(dec.table_size() <= 4096);
+        }
+    }
+
+    #[test]
+    fn hpack_random_blocks_never_panic_and_stay_bounded(
+        blocks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..20),
+        cap in 0usize..5000,
+    ) {
+        use shadowmcp_http2::hpack::{Block, Decoder, ListLimits};
+        let mut dec = Decoder::new(cap);
+        let limits = ListLimits { max_list_size: 4096, max_fields: 64 };
+        for b in &blocks {
+            let mut out = Block::default();
+            if dec.decode(b, limits, &mut out).is_err() {
+                dec.forget();
+            }
+            prop_assert!(dec.table_size() <= cap.max(1));
+            prop_assert!(out.fields.len() <= 64);
+        }
+    }
+}
