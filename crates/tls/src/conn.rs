@@ -130,7 +130,8 @@ pub enum IssueKind {
     Gap,
     /// Too many client records waited for the server's hello.
     PendingOverflow,
-    /// TLS 1.2 renegotiation: new keys this crate does not follow.
+    /// TLS 1.2: an encrypted ChangeCipherSpec without a renegotiated
+    /// ServerHello before it, so no keys to switch to.
     Renegotiation,
 }
 
@@ -216,6 +217,8 @@ pub struct TlsStats {
     pub records_not_decrypted: u64,
     /// Application-data plaintext bytes produced.
     pub plaintext_bytes: u64,
+    /// TLS 1.2 renegotiations seen (encrypted ServerHellos).
+    pub renegotiations: u64,
     /// Bytes not parsed because their direction had stopped.
     pub bytes_ignored: u64,
     /// Alerts seen (plaintext or decrypted).
@@ -257,6 +260,7 @@ impl TlsStats {
         self.plaintext_bytes = self.plaintext_bytes.saturating_add(other.plaintext_bytes);
         self.bytes_ignored = self.bytes_ignored.saturating_add(other.bytes_ignored);
         self.alerts = self.alerts.saturating_add(other.alerts);
+        self.renegotiations = self.renegotiations.saturating_add(other.renegotiations);
         self.key_updates = self.key_updates.saturating_add(other.key_updates);
         self.early_data_rejected_records = self
             .early_data_rejected_records
@@ -452,10 +456,15 @@ struct Side {
     rec: Vec<u8>,
     hs: HandshakeBuf,
     mode: Mode,
-    /// Client records waiting for the server's hello.
+    /// Records waiting for the server's hello (client side), or for the
+    /// keys of a TLS 1.2 renegotiation.
     pending: VecDeque<Vec<u8>>,
     pending_bytes: usize,
     stop_reported: bool,
+    /// TLS 1.2: this side sent its renegotiation ChangeCipherSpec before
+    /// the renegotiated ServerHello was parsed (streams fed out of order);
+    /// its records wait for the new keys.
+    awaiting_rekey: bool,
 }
 
 impl Side {
@@ -467,6 +476,7 @@ impl Side {
             pending: VecDeque::new(),
             pending_bytes: 0,
             stop_reported: false,
+            awaiting_rekey: false,
         }
     }
 }
@@ -534,7 +544,15 @@ pub struct TlsConnection {
     /// TLS 1.2: the keys each direction switches to at ChangeCipherSpec,
     /// or why there are none.
     tls12_keys: [Option<RecordKey>; 2],
+    tls12_suite: Option<Suite>,
     tls12_unavailable: Option<IssueKind>,
+    /// TLS 1.2 renegotiation: the client random of the encrypted
+    /// ClientHello.
+    renegotiation_random: Option<[u8; 32]>,
+    /// TLS 1.2 renegotiation: random and suite of a renegotiated
+    /// ServerHello parsed before the ClientHello it answers (streams fed
+    /// out of order).
+    renegotiation_server: Option<([u8; 32], u16)>,
     scratch: Vec<u8>,
 }
 
@@ -549,7 +567,10 @@ impl TlsConnection {
             server_hello_seen: false,
             hold_client_records: false,
             tls12_keys: [None, None],
+            tls12_suite: None,
             tls12_unavailable: None,
+            renegotiation_random: None,
+            renegotiation_server: None,
             scratch: Vec::new(),
         }
     }
@@ -765,11 +786,12 @@ impl TlsConnection {
         // does everything after them, to keep the order; with 0-RTT offered
         // they wait for its EncryptedExtensions.
         let client = d == Direction::ToServer.index();
-        let must_wait = client
-            && (self.hold_client_records
-                || (plain_mode
-                    && !self.server_hello_seen
-                    && (!self.sides[d].pending.is_empty()
+        let must_wait = self.sides[d].awaiting_rekey
+            || client
+                && (self.hold_client_records
+                    || (plain_mode
+                        && !self.server_hello_seen
+                        && (!self.sides[d].pending.is_empty()
                         || typ == content::APPLICATION_DATA
                         || typ == content::HEARTBEAT
                         // After a HelloRetryRequest a ChangeCipherSpec is
@@ -826,27 +848,23 @@ impl TlsConnection {
             self.issue(Some(Direction::from_index(d)), IssueKind::UnexpectedRecord);
             return;
         }
-        match self.tls12_keys.get_mut(d).and_then(Option::take) {
-            Some(key) => {
-                let suite = self
-                    .meta
-                    .cipher_suite
-                    .and_then(crypto::suite)
-                    .filter(|s| !s.tls13);
-                if let Some(suite) = suite {
-                    self.sides[d].mode = Mode::Decrypt(Box::new(Decryptor {
-                        key,
-                        suite,
-                        phase: Phase::Tls12,
-                        secret: None,
-                        next_secret: None,
-                        handshake_key: None,
-                        tolerate: 0,
-                        drop_early: false,
-                    }));
-                }
+        match (
+            self.tls12_keys.get_mut(d).and_then(Option::take),
+            self.tls12_suite,
+        ) {
+            (Some(key), Some(suite)) => {
+                self.sides[d].mode = Mode::Decrypt(Box::new(Decryptor {
+                    key,
+                    suite,
+                    phase: Phase::Tls12,
+                    secret: None,
+                    next_secret: None,
+                    handshake_key: None,
+                    tolerate: 0,
+                    drop_early: false,
+                }));
             }
-            None => {
+            _ => {
                 let reason = self.tls12_unavailable.unwrap_or(IssueKind::MissingKeys);
                 self.make_opaque(d, reason, out);
             }
@@ -871,6 +889,14 @@ impl TlsConnection {
                             // renegotiation) does not replace the first.
                             if self.meta.client_hello.is_none() {
                                 self.meta.client_hello = Some(ch);
+                            } else if self.server_hello_seen {
+                                match self.renegotiation_server.take() {
+                                    Some((random, suite)) => {
+                                        self.prepare_tls12(Some(ch.random), random, suite);
+                                        self.finish_rekey(out);
+                                    }
+                                    None => self.renegotiation_random = Some(ch.random),
+                                }
                             }
                         }
                         Err(_) => self.issue(Some(dir), IssueKind::MalformedHandshake),
@@ -880,6 +906,23 @@ impl TlsConnection {
                 (Direction::ToClient, hs::SERVER_HELLO, Some(body)) if !self.server_hello_seen => {
                     match hello::parse_server_hello(&body) {
                         Ok(sh) => self.server_hello(sh, out),
+                        Err(_) => self.issue(Some(dir), IssueKind::MalformedHandshake),
+                    }
+                }
+                (Direction::ToClient, hs::SERVER_HELLO, Some(body)) if !self.is_tls13() => {
+                    match hello::parse_server_hello(&body) {
+                        Ok(sh) => {
+                            self.stats.renegotiations = self.stats.renegotiations.saturating_add(1);
+                            match self.renegotiation_random.take() {
+                                Some(random) => {
+                                    self.prepare_tls12(Some(random), sh.random, sh.cipher_suite);
+                                    self.finish_rekey(out);
+                                }
+                                None => {
+                                    self.renegotiation_server = Some((sh.random, sh.cipher_suite))
+                                }
+                            }
+                        }
                         Err(_) => self.issue(Some(dir), IssueKind::MalformedHandshake),
                     }
                 }
@@ -991,9 +1034,8 @@ impl TlsConnection {
         let server_random = sh.random;
         self.meta.server_hello = Some(sh);
         let version = self.meta.version.unwrap_or_default();
-        let keys = self.keys_for_connection(version);
         if version == TlsVersion::TLS13 {
-            match keys {
+            match self.keys_for_connection(version) {
                 Ok((suite, secrets)) => {
                     for d in 0..2 {
                         self.setup_tls13(d, suite, &secrets, out);
@@ -1005,26 +1047,16 @@ impl TlsConnection {
                     }
                 }
             }
+        } else if version == TlsVersion::TLS12 {
+            let client_random = self.meta.client_hello.as_ref().map(|c| c.random);
+            self.prepare_tls12(
+                client_random,
+                server_random,
+                self.meta.cipher_suite.unwrap_or(0),
+            );
         } else {
-            match keys {
-                Ok((suite, secrets)) => {
-                    let client_random = self.meta.client_hello.as_ref().map(|c| c.random);
-                    let pair = secrets
-                        .master_secret
-                        .zip(client_random)
-                        .and_then(|(master, cr)| {
-                            RecordKey::tls12_pair(suite, master.as_bytes(), &cr, &server_random)
-                        });
-                    match pair {
-                        Some((client, server)) => self.tls12_keys = [Some(client), Some(server)],
-                        None => {
-                            self.issue(None, IssueKind::IncompleteKeys);
-                            self.tls12_unavailable = Some(IssueKind::IncompleteKeys);
-                        }
-                    }
-                }
-                Err(reason) => self.tls12_unavailable = Some(reason),
-            }
+            self.issue(None, IssueKind::UnsupportedVersion);
+            self.tls12_unavailable = Some(IssueKind::UnsupportedVersion);
         }
         let offered_early = self
             .meta
@@ -1050,6 +1082,84 @@ impl TlsConnection {
         if self.hold_client_records {
             self.hold_client_records = false;
             self.replay_pending(out);
+        }
+    }
+
+    /// TLS 1.2: derives the keys both directions switch to at their next
+    /// ChangeCipherSpec (RFC 5246 §6.3), or records why there are none.
+    fn prepare_tls12(
+        &mut self,
+        client_random: Option<[u8; 32]>,
+        server_random: [u8; 32],
+        suite_id: u16,
+    ) {
+        let result = (|| {
+            let suite = crypto::suite(suite_id)
+                .filter(|s| !s.tls13)
+                .ok_or(IssueKind::UnsupportedCipherSuite)?;
+            let random = client_random.ok_or(IssueKind::NoClientHello)?;
+            let secrets = self
+                .config
+                .keylog
+                .as_ref()
+                .and_then(|k| k.lookup(&random))
+                .ok_or(IssueKind::MissingKeys)?;
+            let master = secrets.master_secret.ok_or(IssueKind::IncompleteKeys)?;
+            let pair = RecordKey::tls12_pair(suite, master.as_bytes(), &random, &server_random)
+                .ok_or(IssueKind::IncompleteKeys)?;
+            Ok((suite, pair))
+        })();
+        match result {
+            Ok((suite, (client, server))) => {
+                self.tls12_keys = [Some(client), Some(server)];
+                self.tls12_suite = Some(suite);
+                self.tls12_unavailable = None;
+            }
+            Err(kind) => {
+                self.issue(None, kind);
+                self.tls12_keys = [None, None];
+                self.tls12_unavailable = Some(kind);
+            }
+        }
+    }
+
+    /// After a renegotiated ServerHello: sides that already switched keys
+    /// take them now and go on with their waiting records.
+    fn finish_rekey(&mut self, out: &mut Vec<TlsEvent>) {
+        for d in 0..2 {
+            if std::mem::take(&mut self.sides[d].awaiting_rekey) {
+                self.rekey_tls12(d, out);
+                self.replay(d, out);
+            }
+        }
+    }
+
+    /// TLS 1.2 renegotiation: an encrypted ChangeCipherSpec switches the
+    /// direction to the keys of the renegotiated handshake.
+    fn rekey_tls12(&mut self, d: usize, out: &mut Vec<TlsEvent>) {
+        let key = self.tls12_keys.get_mut(d).and_then(Option::take);
+        match (key, self.tls12_suite, &mut self.sides[d].mode) {
+            (Some(key), Some(suite), Mode::Decrypt(dec)) => {
+                dec.key = key;
+                dec.suite = suite;
+            }
+            // Renegotiation under way, its ServerHello not parsed yet.
+            (None, _, Mode::Decrypt(_))
+                if self.renegotiation_random.is_some() || self.renegotiation_server.is_some() =>
+            {
+                self.sides[d].awaiting_rekey = true;
+            }
+            _ => {
+                let reason = match self.tls12_unavailable {
+                    Some(reason) => reason,
+                    None => {
+                        // No renegotiated ServerHello was seen.
+                        self.issue(Some(Direction::from_index(d)), IssueKind::Renegotiation);
+                        IssueKind::Renegotiation
+                    }
+                };
+                self.make_opaque(d, reason, out);
+            }
         }
     }
 
@@ -1159,7 +1269,10 @@ impl TlsConnection {
     }
 
     fn replay_pending(&mut self, out: &mut Vec<TlsEvent>) {
-        let d = Direction::ToServer.index();
+        self.replay(Direction::ToServer.index(), out);
+    }
+
+    fn replay(&mut self, d: usize, out: &mut Vec<TlsEvent>) {
         let waiting = std::mem::take(&mut self.sides[d].pending);
         self.sides[d].pending_bytes = 0;
         for record in waiting {
@@ -1245,10 +1358,8 @@ impl TlsConnection {
             }
             content::HANDSHAKE => self.handshake(d, plain, out),
             content::ALERT => self.stats.alerts = self.stats.alerts.saturating_add(1),
-            content::CHANGE_CIPHER_SPEC if !self.is_tls13() => {
-                // An encrypted ChangeCipherSpec: TLS 1.2 renegotiation.
-                self.stop(d, IssueKind::Renegotiation, out);
-            }
+            // An encrypted ChangeCipherSpec: TLS 1.2 renegotiation.
+            content::CHANGE_CIPHER_SPEC if !self.is_tls13() => self.rekey_tls12(d, out),
             _ => self.issue(Some(dir), IssueKind::UnexpectedRecord),
         }
         self.scratch = scratch;

@@ -400,3 +400,89 @@ fn tls13_early_data_rejected_is_dropped() {
     run_records(&mut conn, &s);
     assert_eq!(conn.stats().early_data_rejected_records, 1);
 }
+
+mod splits {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds the client hello, then chunks of random sizes from a randomly
+    /// chosen direction.
+    fn feed_randomly(conn: &mut TlsConnection, s: &Streams, cuts: &[(bool, usize)]) -> Output {
+        let mut events = Vec::new();
+        let hello = 5 + u16::from_be_bytes([s.to_server[3], s.to_server[4]]) as usize;
+        conn.on_data(Direction::ToServer, &s.to_server[..hello], &mut events);
+        let (mut a, mut b) = (&s.to_server[hello..], &s.to_client[..]);
+        let mut i = 0;
+        while !a.is_empty() || !b.is_empty() {
+            let (client_first, n) = cuts[i % cuts.len()];
+            i += 1;
+            let (dir, rest) = if (client_first && !a.is_empty()) || b.is_empty() {
+                (Direction::ToServer, &mut a)
+            } else {
+                (Direction::ToClient, &mut b)
+            };
+            let n = n.min(rest.len());
+            conn.on_data(dir, &rest[..n], &mut events);
+            *rest = &rest[n..];
+        }
+        conn.finish(&mut events);
+        collect(&events)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any split and any interleaving of the two directions (after the
+        /// client hello) gives the same plaintext.
+        #[test]
+        fn any_split_any_interleaving(
+            case in prop::sample::select(vec![
+                "tls13_aes128", "tls13_chacha", "tls12_aes256", "tls12_chacha",
+                "tls13_keyupdate", "tls13_early_accepted", "tls13_early_rejected",
+                "tls12_renegotiation",
+            ]),
+            cuts in prop::collection::vec((any::<bool>(), 1usize..300), 1..40),
+        ) {
+            let s = streams(case);
+            let mut reference = TlsConnection::new(config(Some(keylog(case))));
+            let expected = run_records(&mut reference, &s);
+            prop_assert!(!expected.to_server.is_empty());
+            let mut conn = TlsConnection::new(config(Some(keylog(case))));
+            let got = feed_randomly(&mut conn, &s, &cuts);
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(conn.stats().issues().count(), 0);
+        }
+    }
+}
+
+#[test]
+fn tls12_renegotiation_follows_the_new_keys() {
+    let s = streams("tls12_renegotiation");
+    for chunk in [1, 100, usize::MAX] {
+        let mut conn = TlsConnection::new(config(Some(keylog("tls12_renegotiation"))));
+        let out = run(&mut conn, &s, chunk);
+        assert_eq!(
+            out.to_server, b"client before\nclient after\n",
+            "chunk {chunk}"
+        );
+        assert_eq!(out.to_client, b"server before\nserver after\n");
+        assert_eq!(conn.stats().renegotiations, 1);
+        assert_eq!(conn.stats().issues().count(), 0, "{:?}", conn.issues());
+    }
+    // Without the renegotiated handshake's master secret: plaintext up to
+    // the renegotiation, then no more.
+    let text = keylog_text("tls12_renegotiation");
+    let first_only: String = text.lines().take(1).map(|l| format!("{l}\n")).collect();
+    let mut conn = TlsConnection::new(config(Some(Arc::new(KeyLog::parse(&first_only).0))));
+    let out = run_records(&mut conn, &s);
+    assert_eq!(out.to_server, b"client before\n");
+    assert_eq!(out.to_client, b"server before\n");
+    assert_eq!(
+        out.stopped,
+        vec![
+            (Direction::ToServer, IssueKind::MissingKeys),
+            (Direction::ToClient, IssueKind::MissingKeys)
+        ]
+    );
+    assert_eq!(conn.stats().issue_count(IssueKind::MissingKeys), 1);
+}

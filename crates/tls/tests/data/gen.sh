@@ -37,12 +37,12 @@ run_case() {
     tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $port" 2>/dev/null &
     local dump=$!
     sleep 1
-    (cd "$work" && exec openssl s_server -quiet -HTTP -naccept 1 -accept "127.0.0.1:$port" \
+    (cd "$work" && exec timeout 20 openssl s_server -quiet -HTTP -naccept 1 -accept "127.0.0.1:$port" \
         -cert cert.pem -key key.pem -alpn http/1.1 $sargs) &
     local server=$!
     sleep 0.5
     # shellcheck disable=SC2086
-    SSLKEYLOGFILE="$work/$name.keys" curl -sk --resolve "mcp.test:$port:127.0.0.1" \
+    SSLKEYLOGFILE="$work/$name.keys" timeout 20 curl -sk --resolve "mcp.test:$port:127.0.0.1" \
         -H 'Accept: application/json, text/event-stream' $cargs \
         "https://mcp.test:$port$path" -o "$work/$name.out"
     wait "$server" || true
@@ -79,12 +79,12 @@ keyupdate_case() {
     local dump=$!
     sleep 1
     (sleep 1; echo "server before update"; sleep 1.5; echo "server after update"; sleep 1) |
-        openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" -tls1_3 \
+        timeout 20 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" -tls1_3 \
             -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
     local server=$!
     sleep 0.5
     (echo "client before update"; sleep 1.2; echo K; sleep 0.5; echo "client after update"; sleep 2) |
-        openssl s_client -connect "127.0.0.1:$port" -servername mcp.test -tls1_3 \
+        timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername mcp.test -tls1_3 \
             -keylogfile "$work/$name.keys" >/dev/null 2>&1
     wait "$server" || true
     sleep 0.5
@@ -99,6 +99,39 @@ keyupdate_case() {
     echo "$name: $(stat -c %s "$name.pcap") bytes"
 }
 keyupdate_case
+
+# TLS 1.2 renegotiation: s_server's "R" command sends a HelloRequest, the
+# client renegotiates inside the encrypted connection (a second
+# CLIENT_RANDOM in the key log); data flows before and after.
+renegotiation_case() {
+    local name=tls12_renegotiation
+    port=$((port + 1))
+    tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $port" 2>/dev/null &
+    local dump=$!
+    sleep 1
+    (sleep 1; echo "server before"; sleep 0.5; echo R; sleep 1; echo "server after"; sleep 1.5) |
+        timeout 20 openssl s_server -naccept 1 -accept "127.0.0.1:$port" -tls1_2 \
+            -cipher ECDHE-RSA-AES128-GCM-SHA256 -cert "$work/cert.pem" -key "$work/key.pem" \
+            >/dev/null 2>&1 &
+    local server=$!
+    sleep 0.5
+    (echo "client before"; sleep 2.5; echo "client after"; sleep 1.5) |
+        timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername mcp.test -tls1_2 \
+            -keylogfile "$work/$name.keys" >/dev/null 2>&1 || true # the server closes first
+    wait "$server" || true
+    sleep 0.5
+    kill "$dump"
+    wait "$dump" || true
+    cp "$work/$name.pcap" "$name.pcap"
+    grep -v '^#' "$work/$name.keys" >"$name.keys"
+    [ "$(grep -c CLIENT_RANDOM "$name.keys")" = 2 ] || { echo "$name: no renegotiation" >&2; exit 1; }
+    if command -v tshark >/dev/null; then
+        tshark -r "$name.pcap" -o "tls.keylog_file:$name.keys" -q -z follow,tls,ascii,0 2>/dev/null |
+            grep -q "client after" || { echo "tshark could not decrypt $name" >&2; exit 1; }
+    fi
+    echo "$name: $(stat -c %s "$name.pcap") bytes"
+}
+renegotiation_case
 
 # TLS 1.3 0-RTT: a first connection (not captured) gets a session ticket
 # from a server that allows early data; the captured second one resumes it
@@ -117,20 +150,20 @@ early_case() {
         naccept=1
         port=$((port + 1))
         second=$port
-        (sleep 5) | openssl s_server -naccept 1 -accept "127.0.0.1:$second" -tls1_3 \
+        (sleep 5) | timeout 20 openssl s_server -naccept 1 -accept "127.0.0.1:$second" -tls1_3 \
             -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
         servers+=($!)
     fi
-    (sleep 5) | openssl s_server -naccept "$naccept" -accept "127.0.0.1:$first" -tls1_3 -early_data \
+    (sleep 5) | timeout 20 openssl s_server -naccept "$naccept" -accept "127.0.0.1:$first" -tls1_3 -early_data \
         -cert "$work/cert.pem" -key "$work/key.pem" >/dev/null 2>&1 &
     servers+=($!)
     sleep 0.5
-    (sleep 1) | openssl s_client -connect "127.0.0.1:$first" -servername mcp.test -tls1_3 \
+    (sleep 1) | timeout 20 openssl s_client -connect "127.0.0.1:$first" -servername mcp.test -tls1_3 \
         -sess_out "$work/sess.pem" >/dev/null 2>&1
     tcpdump -i lo -U -s 0 -w "$work/$name.pcap" "tcp port $second" 2>/dev/null &
     local dump=$!
     sleep 1
-    (echo "after handshake"; sleep 1) | openssl s_client -connect "127.0.0.1:$second" \
+    (echo "after handshake"; sleep 1) | timeout 20 openssl s_client -connect "127.0.0.1:$second" \
         -servername mcp.test -tls1_3 -sess_in "$work/sess.pem" -early_data "$work/early.txt" \
         -keylogfile "$work/$name.keys" >/dev/null 2>&1
     wait "${servers[@]}" || true
