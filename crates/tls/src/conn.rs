@@ -494,11 +494,21 @@ fn record_body_len(h: &[u8]) -> Option<usize> {
 
 /// One TLS connection, fed with both directions of its TCP stream.
 ///
-/// Feed bytes in capture order with [`on_data`](Self::on_data) (any split),
-/// report lost bytes with [`on_gap`](Self::on_gap) and the end with
-/// [`finish`](Self::finish). Memory is bounded by one record per direction,
+/// Feed bytes with [`on_data`](Self::on_data) (any split), report lost
+/// bytes with [`on_gap`](Self::on_gap) and the end with
+/// [`finish`](Self::finish). The two directions may interleave in any way
+/// once the ClientHello is in: records that need the other side's answer
+/// (0-RTT data before the ServerHello, a renegotiation ChangeCipherSpec
+/// before the renegotiated ServerHello) wait in a bounded queue, so the
+/// plaintext does not depend on the interleaving. Memory is bounded by one
+/// record per direction ([`MAX_RECORD_BODY`]),
 /// [`TlsConfig::max_handshake_message`] per direction and
 /// [`TlsConfig::max_pending`].
+///
+/// Events: [`TlsEvent::Plaintext`] chunks per direction, in order, ready
+/// for an HTTP/1 or HTTP/2 parser (choose with
+/// [`negotiated_alpn`](Self::negotiated_alpn)); one [`TlsEvent::Stopped`]
+/// per direction when its plaintext ends early.
 ///
 /// ```
 /// use shadowmcp_tls::{Direction, TlsConfig, TlsConnection, TlsEvent};
@@ -680,10 +690,14 @@ impl TlsConnection {
         }
     }
 
-    /// The connection ended: reports a handshake or record cut short.
+    /// The connection ended: reports a handshake or record cut short. Call
+    /// once, after the last data.
     pub fn finish(&mut self, out: &mut Vec<TlsEvent>) {
         self.release_client_records(out);
-        let mut truncated_handshake = self.stats.bytes > 0 && !self.server_hello_seen;
+        // Before the ServerHello, unless no side was TLS at all.
+        let mut truncated_handshake = self.stats.bytes > 0
+            && !self.server_hello_seen
+            && self.sides.iter().any(|s| !matches!(s.mode, Mode::Stopped));
         for d in 0..2 {
             let side = &mut self.sides[d];
             if matches!(side.mode, Mode::Stopped) {

@@ -10,10 +10,17 @@
 //!   fill a [`shadowmcp_exchange::TlsInfo`].
 //! - With a [`KeyLog`] (NSS key log format, from `SSLKEYLOGFILE` or a pcapng
 //!   Decryption Secrets Block) it decrypts both directions into plaintext
-//!   [`TlsEvent`]s: TLS 1.3 (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305;
-//!   handshake, application, 0-RTT and KeyUpdate keys) and TLS 1.2 AEAD
-//!   suites (AES-GCM, ChaCha20-Poly1305). The negotiated ALPN protocol is
-//!   read from the decrypted EncryptedExtensions in TLS 1.3.
+//!   [`TlsEvent`]s:
+//!   - TLS 1.3 with AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305:
+//!     handshake keys (so the ALPN of the encrypted EncryptedExtensions is
+//!     known), application keys, KeyUpdates, 0-RTT data (kept when the
+//!     server accepted it, dropped when it rejected it), and application
+//!     data alone when the key log lacks the handshake secrets;
+//!   - TLS 1.2 AES-GCM and ChaCha20-Poly1305 suites (any key exchange:
+//!     the key log gives the master secret), including renegotiation.
+//!
+//!   CBC and CCM suites and versions before TLS 1.2 are reported as
+//!   unsupported, with their metadata still parsed.
 //! - [`looks_like_tls_client_hello`] is a cheap sniff for protocol
 //!   detection.
 //!

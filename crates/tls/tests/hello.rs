@@ -532,3 +532,16 @@ proptest! {
         prop_assert!(conn.stats().bytes as usize == record.len() + s.to_client.len());
     }
 }
+
+#[test]
+fn not_tls_is_not_a_truncated_handshake() {
+    let mut conn = TlsConnection::new(TlsConfig::default());
+    let mut events = Vec::new();
+    conn.on_data(Direction::ToServer, b"GET / HTTP/1.1\r\n\r\n", &mut events);
+    conn.on_data(Direction::ToClient, b"HTTP/1.1 200 OK\r\n\r\n", &mut events);
+    conn.finish(&mut events);
+    assert_eq!(conn.stats().issue_count(IssueKind::MalformedRecord), 2);
+    assert_eq!(conn.stats().issue_count(IssueKind::TruncatedHandshake), 0);
+    assert!(conn.is_done());
+    assert_eq!(events.len(), 2);
+}
