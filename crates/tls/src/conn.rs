@@ -79,6 +79,10 @@ pub struct TlsConfig {
     /// streams fed out of order). Beyond it the client direction stops with
     /// [`IssueKind::PendingOverflow`]. Default 64 KiB.
     pub max_pending: usize,
+    /// After a gap in a direction that is decrypting application data,
+    /// look for the next record and go on ([`TlsEvent::Gap`]) instead of
+    /// stopping. Default `true`.
+    pub resync_after_gap: bool,
 }
 
 impl Default for TlsConfig {
@@ -87,6 +91,7 @@ impl Default for TlsConfig {
             keylog: None,
             max_handshake_message: 64 * 1024,
             max_pending: 64 * 1024,
+            resync_after_gap: true,
         }
     }
 }
@@ -219,6 +224,8 @@ pub struct TlsStats {
     pub plaintext_bytes: u64,
     /// TLS 1.2 renegotiations seen (encrypted ServerHellos).
     pub renegotiations: u64,
+    /// Gaps after which decryption found the record layer again.
+    pub gaps_recovered: u64,
     /// Bytes not parsed because their direction had stopped.
     pub bytes_ignored: u64,
     /// Alerts seen (plaintext or decrypted).
@@ -261,6 +268,7 @@ impl TlsStats {
         self.bytes_ignored = self.bytes_ignored.saturating_add(other.bytes_ignored);
         self.alerts = self.alerts.saturating_add(other.alerts);
         self.renegotiations = self.renegotiations.saturating_add(other.renegotiations);
+        self.gaps_recovered = self.gaps_recovered.saturating_add(other.gaps_recovered);
         self.key_updates = self.key_updates.saturating_add(other.key_updates);
         self.early_data_rejected_records = self
             .early_data_rejected_records
@@ -333,6 +341,10 @@ pub enum TlsEvent {
     /// Decrypted application data, in stream order for its direction.
     /// Consecutive chunks of one direction from one call are merged.
     Plaintext { dir: Direction, data: Vec<u8> },
+    /// Plaintext of this direction is missing here (bytes were lost on the
+    /// wire); decryption goes on after it when the record layer is found
+    /// again, else a [`TlsEvent::Stopped`] follows.
+    Gap { dir: Direction },
     /// No (more) plaintext will come in this direction. Sent once per
     /// direction.
     Stopped { dir: Direction, reason: IssueKind },
@@ -465,7 +477,27 @@ struct Side {
     /// the renegotiated ServerHello was parsed (streams fed out of order);
     /// its records wait for the new keys.
     awaiting_rekey: bool,
+    /// After a gap: looking for the next record boundary.
+    resync: Option<Box<Resync>>,
 }
+
+/// Finding the record layer again after lost bytes: bytes after the gap
+/// are scanned for a record header whose record authenticates with the
+/// sequence number advanced by a plausible count of lost records.
+#[derive(Debug)]
+struct Resync {
+    /// Bytes lost so far: the gap, and partial-record bytes before it.
+    lost: u64,
+    /// Bytes received after the gap, not yet aligned.
+    buf: Vec<u8>,
+    /// Offsets of `buf` below this are known not to start a record.
+    scanned: usize,
+}
+
+/// Bytes scanned after a gap for the next record: two records' worth.
+const RESYNC_WINDOW: usize = 2 * (HEADER_LEN + MAX_RECORD_BODY);
+/// Sequence numbers tried per candidate record.
+const RESYNC_TRIES: u64 = 256;
 
 impl Side {
     fn new() -> Side {
@@ -477,6 +509,7 @@ impl Side {
             pending_bytes: 0,
             stop_reported: false,
             awaiting_rekey: false,
+            resync: None,
         }
     }
 }
@@ -628,6 +661,10 @@ impl TlsConnection {
 
     fn feed(&mut self, d: usize, mut data: &[u8], out: &mut Vec<TlsEvent>) {
         self.stats.bytes = self.stats.bytes.saturating_add(data.len() as u64);
+        if self.sides[d].resync.is_some() {
+            self.resync(d, data, out);
+            return;
+        }
         while !data.is_empty() {
             if matches!(self.sides[d].mode, Mode::Stopped) {
                 self.ignore(data.len());
@@ -681,13 +718,132 @@ impl TlsConnection {
         }
     }
 
-    /// `len` bytes of `dir` are missing: record boundaries are lost, so the
-    /// direction stops.
-    pub fn on_gap(&mut self, dir: Direction, _len: u64, out: &mut Vec<TlsEvent>) {
+    /// `len` bytes of `dir` are missing. When the direction is decrypting
+    /// application data (and [`TlsConfig::resync_after_gap`]), a
+    /// [`TlsEvent::Gap`] marks the hole and decryption goes on at the next
+    /// record that authenticates; otherwise the direction stops.
+    pub fn on_gap(&mut self, dir: Direction, len: u64, out: &mut Vec<TlsEvent>) {
         let d = dir.index();
-        if !matches!(self.sides[d].mode, Mode::Stopped) {
-            self.stop(d, IssueKind::Gap, out);
+        if matches!(self.sides[d].mode, Mode::Stopped) {
+            return;
         }
+        let side = &mut self.sides[d];
+        let resumable = self.config.resync_after_gap
+            && side.pending.is_empty()
+            && !side.awaiting_rekey
+            && matches!(&side.mode, Mode::Decrypt(dec)
+                if matches!(dec.phase, Phase::Application | Phase::Tls12));
+        if !resumable {
+            self.stop(d, IssueKind::Gap, out);
+            return;
+        }
+        self.issue(Some(dir), IssueKind::Gap);
+        let side = &mut self.sides[d];
+        let partial = std::mem::take(&mut side.rec).len() as u64;
+        self.stats.bytes_ignored = self.stats.bytes_ignored.saturating_add(partial);
+        side.hs = HandshakeBuf::default();
+        match &mut side.resync {
+            Some(r) => {
+                // Another gap before the first: everything so far is lost.
+                let dropped = r.buf.len() as u64;
+                r.lost = r.lost.saturating_add(dropped).saturating_add(len);
+                r.buf.clear();
+                r.scanned = 0;
+                self.stats.bytes_ignored = self.stats.bytes_ignored.saturating_add(dropped);
+            }
+            None => {
+                side.resync = Some(Box::new(Resync {
+                    lost: partial.saturating_add(len),
+                    buf: Vec::new(),
+                    scanned: 0,
+                }));
+                out.push(TlsEvent::Gap { dir });
+            }
+        }
+    }
+
+    /// Bytes after a gap: find a record that authenticates, then go on
+    /// from it.
+    fn resync(&mut self, d: usize, data: &[u8], out: &mut Vec<TlsEvent>) {
+        let Some(mut r) = self.sides[d].resync.take() else {
+            return;
+        };
+        r.buf.extend_from_slice(data);
+        let found = self.find_record(d, &mut r);
+        match found {
+            Some(at) => {
+                let skipped = at as u64;
+                self.stats.bytes_ignored = self.stats.bytes_ignored.saturating_add(skipped);
+                self.stats.gaps_recovered = self.stats.gaps_recovered.saturating_add(1);
+                let rest = r.buf.split_off(at);
+                // `feed` counts these bytes again: they were counted once.
+                self.stats.bytes = self.stats.bytes.saturating_sub(rest.len() as u64);
+                self.feed(d, &rest, out);
+            }
+            None if r.buf.len() > RESYNC_WINDOW => {
+                let dropped = r.buf.len() as u64;
+                self.stats.bytes_ignored = self.stats.bytes_ignored.saturating_add(dropped);
+                self.stop(d, IssueKind::Gap, out);
+            }
+            None => self.sides[d].resync = Some(r),
+        }
+    }
+
+    /// The offset in `r.buf` of the first record that authenticates with a
+    /// plausible sequence number (which is then set), or `None` when more
+    /// bytes are needed.
+    fn find_record(&mut self, d: usize, r: &mut Resync) -> Option<usize> {
+        let Mode::Decrypt(dec) = &mut self.sides[d].mode else {
+            return None;
+        };
+        let min_body = dec.key.min_record_body();
+        let tls13 = dec.key.is_tls13();
+        while r.scanned + HEADER_LEN <= r.buf.len() {
+            let at = r.scanned;
+            let header = r.buf.get(at..at + HEADER_LEN)?;
+            let len = record_body_len(header).filter(|&l| l >= min_body);
+            let typ = header.first().copied().unwrap_or_default();
+            // Protected records: application data (TLS 1.3 hides the real
+            // type), or in TLS 1.2 also alerts and handshake.
+            let plausible = len.is_some()
+                && header.get(1..3) == Some(&[3, 3][..])
+                && (typ == content::APPLICATION_DATA
+                    || (!tls13 && (typ == content::ALERT || typ == content::HANDSHAKE)));
+            let Some(len) = len.filter(|_| plausible) else {
+                r.scanned += 1;
+                continue;
+            };
+            let Some(record) = r.buf.get(at..at + HEADER_LEN + len) else {
+                // Wait for the whole candidate record.
+                return None;
+            };
+            let Ok(hdr) = <[u8; 5]>::try_from(header) else {
+                return None;
+            };
+            let body = record.get(HEADER_LEN..).unwrap_or_default();
+            // Records lost: every byte lost or skipped belongs to one, and
+            // each is between the smallest and the largest record size.
+            let lost = r.lost.saturating_add(at as u64);
+            let fewest = lost.div_ceil((HEADER_LEN + MAX_RECORD_BODY) as u64);
+            let most = lost / (HEADER_LEN + min_body) as u64 + 1;
+            let base = dec.key.seq();
+            let explicit = dec.key.explicit_nonce(body).filter(|&n| n >= base);
+            let candidates = explicit.into_iter().chain(
+                (fewest..=most.min(fewest.saturating_add(RESYNC_TRIES)))
+                    .map(|n| base.saturating_add(n)),
+            );
+            for seq in candidates {
+                dec.key.set_seq(seq);
+                if dec.key.open(hdr, body, &mut self.scratch).is_ok() {
+                    // Decrypt it again through the normal path.
+                    dec.key.set_seq(seq);
+                    return Some(at);
+                }
+            }
+            dec.key.set_seq(base);
+            r.scanned += 1;
+        }
+        None
     }
 
     /// The connection ended: reports a handshake or record cut short. Call

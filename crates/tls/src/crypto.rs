@@ -290,9 +290,36 @@ impl RecordKey {
     }
 
     /// Records decrypted with this key so far.
-    #[cfg(test)]
     pub(crate) fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// After lost records: the sequence number of the next record.
+    pub(crate) fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// The smallest record body this framing can produce.
+    pub(crate) fn min_record_body(&self) -> usize {
+        match self.framing {
+            Framing::Tls13 => TAG_LEN + 1,
+            Framing::Tls12Gcm => 8 + TAG_LEN,
+            Framing::Tls12Chacha => TAG_LEN,
+        }
+    }
+
+    /// TLS 1.2 AES-GCM: the explicit nonce of a record, which most
+    /// implementations set to the sequence number.
+    pub(crate) fn explicit_nonce(&self, fragment: &[u8]) -> Option<u64> {
+        if self.framing != Framing::Tls12Gcm {
+            return None;
+        }
+        Some(u64::from_be_bytes(fragment.get(..8)?.try_into().ok()?))
+    }
+
+    /// TLS 1.3 framing (only application_data records are protected).
+    pub(crate) fn is_tls13(&self) -> bool {
+        self.framing == Framing::Tls13
     }
 
     /// `iv` XOR the sequence number, right-aligned.

@@ -486,3 +486,150 @@ fn tls12_renegotiation_follows_the_new_keys() {
     );
     assert_eq!(conn.stats().issue_count(IssueKind::MissingKeys), 1);
 }
+
+/// Server stream with `[from, from + len)` lost, fed in `chunk`-byte pieces
+/// after the client's whole stream.
+fn run_with_hole(
+    case: &str,
+    from: usize,
+    len: usize,
+    chunk: usize,
+    resync: bool,
+) -> (Output, TlsConnection) {
+    let s = streams(case);
+    let mut conn = TlsConnection::new(shadowmcp_tls::TlsConfig {
+        resync_after_gap: resync,
+        ..config(Some(keylog(case)))
+    });
+    let mut events = Vec::new();
+    conn.on_data(Direction::ToServer, &s.to_server, &mut events);
+    for c in s.to_client[..from].chunks(chunk) {
+        conn.on_data(Direction::ToClient, c, &mut events);
+    }
+    conn.on_gap(Direction::ToClient, len as u64, &mut events);
+    for c in s.to_client[from + len..].chunks(chunk) {
+        conn.on_data(Direction::ToClient, c, &mut events);
+    }
+    conn.finish(&mut events);
+    let gaps = events
+        .iter()
+        .filter(|e| matches!(e, TlsEvent::Gap { .. }))
+        .count();
+    let mut out = collect(&events);
+    // Mark where the Gap event came, to check prefix and suffix below.
+    if gaps == 1 {
+        out.stopped.push((Direction::ToClient, IssueKind::Gap));
+    }
+    (out, conn)
+}
+
+#[test]
+fn decryption_goes_on_after_a_gap() {
+    for case in ["tls13_big", "tls12_big", "tls12_chacha_big"] {
+        let s = streams(case);
+        let mut reference = TlsConnection::new(config(Some(keylog(case))));
+        let full = run_records(&mut reference, &s).to_client;
+        for (from, len, chunk) in [
+            (s.to_client.len() / 2, 2500, usize::MAX),
+            (9000, 1, 1),
+            (12345, 5000, 700),
+        ] {
+            let (out, conn) = run_with_hole(case, from, len, chunk, true);
+            assert_eq!(
+                out.stopped,
+                vec![(Direction::ToClient, IssueKind::Gap)],
+                "{case} {from}"
+            );
+            assert_eq!(conn.stats().gaps_recovered, 1, "{case}");
+            let got = out.to_client;
+            assert!(
+                got.len() < full.len() && got.len() > full.len() - len - 2100,
+                "{case} {from}"
+            );
+            // What came is a prefix and a suffix of the full plaintext.
+            let prefix = got.iter().zip(&full).take_while(|(a, b)| a == b).count();
+            assert!(full.ends_with(&got[prefix..]), "{case} {from}");
+            assert!(got.ends_with(b"END-OF-BIG-BODY\n"));
+            assert_eq!(conn.stats().issue_count(IssueKind::AuthenticationFailed), 0);
+        }
+        // With recovery off, the direction stops at the gap.
+        let (out, conn) = run_with_hole(case, 9000, 100, usize::MAX, false);
+        assert_eq!(out.stopped, vec![(Direction::ToClient, IssueKind::Gap)]);
+        assert_eq!(conn.stats().gaps_recovered, 0);
+        assert!(!out.to_client.ends_with(b"END-OF-BIG-BODY\n"));
+    }
+}
+
+#[test]
+fn a_gap_in_the_handshake_stops_the_direction() {
+    // Inside the encrypted certificate: the server direction stops, the
+    // client's request still decrypts.
+    let (out, conn) = run_with_hole("tls13_big", 400, 50, usize::MAX, true);
+    assert!(out.to_client.is_empty());
+    assert!(out.to_server.starts_with(b"GET /big HTTP/1.1\r\n"));
+    assert_eq!(out.stopped, vec![(Direction::ToClient, IssueKind::Gap)]);
+    assert_eq!(conn.stats().gaps_recovered, 0);
+    // Inside the ServerHello: no keys for anyone.
+    let (out, _) = run_with_hole("tls13_big", 100, 50, usize::MAX, true);
+    assert!(out.to_server.is_empty() && out.to_client.is_empty());
+    assert_eq!(
+        out.stopped,
+        vec![
+            (Direction::ToClient, IssueKind::Gap),
+            (Direction::ToServer, IssueKind::TruncatedHandshake)
+        ]
+    );
+}
+
+#[test]
+fn garbage_after_a_gap_gives_up_within_the_window() {
+    let s = streams("tls13_big");
+    let mut conn = TlsConnection::new(config(Some(keylog("tls13_big"))));
+    let mut events = Vec::new();
+    conn.on_data(Direction::ToServer, &s.to_server, &mut events);
+    conn.on_data(Direction::ToClient, &s.to_client[..10000], &mut events);
+    conn.on_gap(Direction::ToClient, 10, &mut events);
+    // Plausible-looking headers whose records never authenticate.
+    let mut junk = Vec::new();
+    while junk.len() < 60_000 {
+        junk.extend_from_slice(&[23, 3, 3, 0, 40]);
+        junk.extend_from_slice(&[0x5a; 40]);
+    }
+    conn.on_data(Direction::ToClient, &junk, &mut events);
+    let out = collect(&events);
+    assert_eq!(out.stopped, vec![(Direction::ToClient, IssueKind::Gap)]);
+    assert_eq!(conn.stats().gaps_recovered, 0);
+    assert!(conn.stats().bytes_ignored > 30_000);
+}
+
+mod gaps {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// A hole anywhere in the response, fed in any chunks: the
+        /// plaintext is a prefix and a suffix of the full one, never wrong
+        /// bytes, and decryption comes back unless the hole ate the end.
+        #[test]
+        fn hole_anywhere_in_the_response(
+            case in prop::sample::select(vec!["tls13_big", "tls12_big", "tls12_chacha_big"]),
+            from_frac in 0.1f64..0.9,
+            len in 1usize..8000,
+            chunk in 1usize..3000,
+        ) {
+            let total = streams(case).to_client.len();
+            let from = 2000 + ((total - 12000) as f64 * from_frac) as usize;
+            let mut reference = TlsConnection::new(config(Some(keylog(case))));
+            let full = run_records(&mut reference, &streams(case)).to_client;
+            let (out, conn) = run_with_hole(case, from, len, chunk, true);
+            let got = out.to_client;
+            let prefix = got.iter().zip(&full).take_while(|(a, b)| a == b).count();
+            prop_assert!(full.ends_with(&got[prefix..]));
+            prop_assert!(got.len() < full.len());
+            prop_assert_eq!(conn.stats().gaps_recovered, 1);
+            prop_assert!(got.ends_with(b"END-OF-BIG-BODY\n"));
+        }
+    }
+}

@@ -97,6 +97,7 @@ pub fn collect(events: &[TlsEvent]) -> Output {
                 data,
             } => o.to_client.extend_from_slice(data),
             TlsEvent::Stopped { dir, reason } => o.stopped.push((*dir, *reason)),
+            TlsEvent::Gap { .. } => {}
         }
     }
     o

@@ -64,7 +64,10 @@ run_case() {
 run_case tls13_aes128 /mcp "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" "--tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256"
 run_case tls13_aes256 /mcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384" "--tlsv1.3 --tls13-ciphers TLS_AES_256_GCM_SHA384"
 run_case tls13_chacha /mcp "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256" "--tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256"
-run_case tls13_big /big "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" "--tlsv1.3"
+# Responses over many small records (for gap recovery).
+run_case tls13_big /big "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -max_send_frag 1000" "--tlsv1.3"
+run_case tls12_big /big "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 -max_send_frag 1000" "--tls-max 1.2"
+run_case tls12_chacha_big /big "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305 -max_send_frag 1000" "--tls-max 1.2"
 run_case tls12_aes128 /mcp "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256" "--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256"
 run_case tls12_aes256 /mcp "-tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384" "--tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384"
 run_case tls12_chacha /mcp "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305" "--tls-max 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305"
