@@ -492,12 +492,17 @@ struct Resync {
     buf: Vec<u8>,
     /// Offsets of `buf` below this are known not to start a record.
     scanned: usize,
+    /// Trial decryptions left: bounds the work hostile bytes after a gap
+    /// can cause.
+    tries_left: u64,
 }
 
 /// Bytes scanned after a gap for the next record: two records' worth.
 const RESYNC_WINDOW: usize = 2 * (HEADER_LEN + MAX_RECORD_BODY);
 /// Sequence numbers tried per candidate record.
 const RESYNC_TRIES: u64 = 256;
+/// Trial decryptions per gap, over all candidates.
+const RESYNC_BUDGET: u64 = 4096;
 
 impl Side {
     fn new() -> Side {
@@ -756,6 +761,7 @@ impl TlsConnection {
                     lost: partial.saturating_add(len),
                     buf: Vec::new(),
                     scanned: 0,
+                    tries_left: RESYNC_BUDGET,
                 }));
                 out.push(TlsEvent::Gap { dir });
             }
@@ -780,7 +786,7 @@ impl TlsConnection {
                 self.stats.bytes = self.stats.bytes.saturating_sub(rest.len() as u64);
                 self.feed(d, &rest, out);
             }
-            None if r.buf.len() > RESYNC_WINDOW => {
+            None if r.buf.len() > RESYNC_WINDOW || r.tries_left == 0 => {
                 let dropped = r.buf.len() as u64;
                 self.stats.bytes_ignored = self.stats.bytes_ignored.saturating_add(dropped);
                 self.stop(d, IssueKind::Gap, out);
@@ -833,6 +839,11 @@ impl TlsConnection {
                     .map(|n| base.saturating_add(n)),
             );
             for seq in candidates {
+                if r.tries_left == 0 {
+                    dec.key.set_seq(base);
+                    return None;
+                }
+                r.tries_left -= 1;
                 dec.key.set_seq(seq);
                 if dec.key.open(hdr, body, &mut self.scratch).is_ok() {
                     // Decrypt it again through the normal path.
