@@ -131,7 +131,9 @@ pub enum IssueKind {
     TruncatedHandshake,
     /// The connection ended inside a record.
     TruncatedRecord,
-    /// Bytes were missing from a direction: its record boundaries are lost.
+    /// Bytes were missing from a direction. Counted at each gap; decryption
+    /// goes on after it when the record layer is found again
+    /// ([`TlsEvent::Gap`]), else the direction stops with this reason.
     Gap,
     /// Too many client records waited for the server's hello.
     PendingOverflow,

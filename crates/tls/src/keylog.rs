@@ -238,6 +238,16 @@ impl KeyLog {
         (log, errors)
     }
 
+    /// The key log of one pcapng Decryption Secrets Block (the whole block,
+    /// either byte order; see [`KeyLog::add_decryption_secrets_block`]).
+    pub fn from_decryption_secrets_block(
+        block: &[u8],
+    ) -> Result<(KeyLog, Vec<KeyLogError>), DsbError> {
+        let mut log = KeyLog::default();
+        let errors = log.add_decryption_secrets_block(block)?;
+        Ok((log, errors))
+    }
+
     /// Adds the lines of `text`; returns the lines skipped (numbered from
     /// 1 within `text`).
     pub fn add_text(&mut self, text: &str) -> Vec<KeyLogError> {
@@ -506,9 +516,8 @@ mod tests {
     fn decryption_secrets_block_both_byte_orders() {
         let text = format!("CLIENT_HANDSHAKE_TRAFFIC_SECRET {CR} {S32}\nbad line\n");
         for big in [false, true] {
-            let mut log = KeyLog::default();
             let block = dsb(big, DSB_TLS_KEY_LOG, text.as_bytes());
-            let errors = log.add_decryption_secrets_block(&block).unwrap();
+            let (mut log, errors) = KeyLog::from_decryption_secrets_block(&block).unwrap();
             assert!(log
                 .lookup(&cr())
                 .unwrap()
