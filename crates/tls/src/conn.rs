@@ -970,7 +970,7 @@ impl TlsConnection {
         // they wait for its EncryptedExtensions.
         let client = d == Direction::ToServer.index();
         let must_wait = self.sides[d].awaiting_rekey
-            || client
+            || (client
                 && (self.hold_client_records
                     || (plain_mode
                         && !self.server_hello_seen
@@ -979,7 +979,7 @@ impl TlsConnection {
                         || typ == content::HEARTBEAT
                         // After a HelloRetryRequest a ChangeCipherSpec is
                         // the TLS 1.3 compatibility one: no need to wait.
-                        || (typ == content::CHANGE_CIPHER_SPEC && !self.is_tls13()))));
+                        || (typ == content::CHANGE_CIPHER_SPEC && !self.is_tls13())))));
         if must_wait {
             let side = &mut self.sides[d];
             if side.pending_bytes.saturating_add(record.len()) > self.config.max_pending {
