@@ -113,6 +113,12 @@ pub struct EngineArgs {
     /// Idle seconds (of capture time) before a connection is closed.
     #[arg(long, default_value = "120", value_name = "SECONDS")]
     pub flow_timeout: u64,
+    /// Decode and scan every body. By default responses declared as pages,
+    /// scripts, images or downloads are skipped, and bodies that cannot hold
+    /// JSON-RPC are not run through the rules (docs/performance.md,
+    /// "Shortcuts"); custom rules that match arbitrary body text need this.
+    #[arg(long)]
+    pub inspect_all_bodies: bool,
 }
 
 /// The built detector and policy.
@@ -132,13 +138,18 @@ impl EngineArgs {
             let extra = RulePack::load_dir(dir).map_err(|errs| lint_summary(&errs))?;
             pack.extend(extra).map_err(|errs| lint_summary(&errs))?;
         }
-        let detector = Detector::new(&pack, DetectConfig::default()).map_err(|e| e.to_string())?;
+        let detect_config = DetectConfig {
+            skip_non_jsonrpc_bodies: !self.inspect_all_bodies,
+            ..DetectConfig::default()
+        };
+        let detector = Detector::new(&pack, detect_config).map_err(|e| e.to_string())?;
         let policy = match &self.policy {
             Some(p) => Policy::load(p).map_err(|e| e.to_string())?,
             None => Policy::default(),
         };
         let mut capture = CaptureConfig::default();
         capture.http1.max_body = self.max_body;
+        capture.http1.skip_non_mcp_response_bodies = !self.inspect_all_bodies;
         capture.http1.body_budget = Some(Arc::new(BodyBudget::new(self.max_body_memory)));
         capture.reassembly.max_conns = self.max_flows.max(1);
         capture.reassembly.max_buffered_total = self.max_stream_memory;
