@@ -123,6 +123,14 @@ fn layers_of(cond: &Condition) -> u8 {
     })
 }
 
+thread_local! {
+    /// Scratch for the lower-cased haystack of [`Prefilter::scan`].
+    static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch capacity kept between scans.
+const LOWERED_KEEP: usize = 1 << 20;
+
 /// One automaton over all atoms of one body field.
 #[derive(Default)]
 pub(crate) struct Prefilter {
@@ -146,21 +154,22 @@ impl Prefilter {
         if self.atoms.is_empty() {
             return Ok(());
         }
-        // Leftmost-longest, not overlapping: the search can skip ahead with
-        // aho-corasick's SIMD prefilter between candidates, which the
-        // overlapping search cannot (it was the detector's costliest step).
-        // `scan` restarts one byte after each match's start, so no
-        // occurrence is missed (see there).
+        // Leftmost-longest, not overlapping, and case-sensitive over a
+        // lower-cased copy of the haystack: that way aho-corasick can skip
+        // ahead with its SIMD (Teddy) prefilter between candidates, which
+        // it does neither for overlapping nor for case-insensitive searches
+        // (the overlapping case-insensitive search was the detector's
+        // costliest step). `scan` restarts one byte after each match's
+        // start, so no occurrence is missed (see there).
+        let lower: Vec<String> = self.atoms.iter().map(|a| a.to_ascii_lowercase()).collect();
         let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(&self.atoms)
+            .build(&lower)
             .map_err(|e| BuildError {
                 rule_id: 0,
                 message: format!("prefilter automaton: {e}"),
             })?;
-        let lower: Vec<String> = self.atoms.iter().map(|a| a.to_ascii_lowercase()).collect();
         self.implied = lower
             .iter()
             .map(|outer| {
@@ -173,31 +182,41 @@ impl Prefilter {
         Ok(())
     }
 
-    /// Which atoms occur in `hay`, marked in `hits` (indexed by atom id).
-    /// Stops early once every atom was seen.
-    ///
+    /// Which atoms occur in `hay` (ASCII case-insensitively), marked in
+    /// `hits` (indexed by atom id). Stops early once every atom was seen.
+    pub fn scan(&self, hay: &[u8], hits: &mut [bool]) {
+        let Some(ac) = &self.automaton else { return };
+        let mut missing = hits.iter().filter(|h| !**h).count();
+        if missing == 0 {
+            return;
+        }
+        LOWERED.with_borrow_mut(|lowered| {
+            lowered.clear();
+            lowered.extend(hay.iter().map(u8::to_ascii_lowercase));
+            self.scan_lowered(ac, lowered, hits, &mut missing);
+            // Keep the scratch buffer, but not one huge body's worth.
+            if lowered.capacity() > LOWERED_KEEP {
+                *lowered = Vec::new();
+            }
+        });
+    }
+
     /// Every occurrence is accounted for: a search from `pos` reports the
     /// longest atom starting at the leftmost start `s >= pos`; any other
     /// atom starting at `s` is a prefix of it, so it is in `implied`, and
     /// atoms starting after `s` are found by the next search, from `s + 1`.
-    pub fn scan(&self, hay: &[u8], hits: &mut [bool]) {
-        let Some(ac) = &self.automaton else { return };
-        let mut missing = hits.iter().filter(|h| !**h).count();
+    fn scan_lowered(&self, ac: &AhoCorasick, hay: &[u8], hits: &mut [bool], missing: &mut usize) {
         let mut pos = 0;
-        while missing > 0 && pos < hay.len() {
+        while *missing > 0 && pos < hay.len() {
             let Some(m) = ac.find(Input::new(hay).span(pos..hay.len())) else {
                 return;
             };
-            for &j in self
-                .implied
-                .get(m.pattern().as_usize())
-                .into_iter()
-                .flatten()
-            {
+            let implied = self.implied.get(m.pattern().as_usize());
+            for &j in implied.into_iter().flatten() {
                 if let Some(slot) = hits.get_mut(j) {
                     if !*slot {
                         *slot = true;
-                        missing -= 1;
+                        *missing -= 1;
                     }
                 }
             }

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::classify::{FRAME_KEYS, PLAIN_KEYS};
@@ -120,11 +120,8 @@ pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> 
         }
         return out;
     }
-    let shallow = depth < SERDE_DEPTH || !nests_deeper_than(text, SERDE_DEPTH - 1);
-    if shallow {
-        if let Some(out) = parse_outlined(text, max_values) {
-            return out;
-        }
+    if let Some(out) = parse_outlined(text, max_values) {
+        return out;
     }
     parse_whole(text, depth, max_values)
 }
@@ -180,16 +177,12 @@ fn parse_whole(text: &[u8], depth: usize, max_values: usize) -> Parsed {
 /// which classify exactly as the whole value would. Building trees for
 /// REST payloads was the detector's costliest step (docs/performance.md).
 ///
-/// `None` sends the input to the whole-tree path, which also reports
-/// errors: any parse error, invalid UTF-8 or a `\uD800`–`\uDFFF` escape
-/// (skipped members are not checked for those; a surrogate pair is common
-/// in escaped text but cheap to route to the whole path). Nesting must be
-/// checked by the caller. One difference remains: a number out of `f64`
-/// range in a skipped member is not an error here.
+/// Skipped members are still read by serde_json value by value ([`Skip`]),
+/// so whatever makes the whole parse fail (invalid UTF-8, a lone surrogate
+/// escape, a number out of range, nesting past serde_json's limit) makes
+/// this one fail too; `None` then sends the input to the whole-tree path,
+/// which reports the error and recovers what it can.
 fn parse_outlined(text: &[u8], max_values: usize) -> Option<Parsed> {
-    if std::str::from_utf8(text).is_err() || has_surrogate_escape(text) {
-        return None;
-    }
     let mut out = Parsed::default();
     let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Outline>();
     loop {
@@ -208,14 +201,6 @@ fn parse_outlined(text: &[u8], max_values: usize) -> Option<Parsed> {
             out.dropped += 1;
         }
     }
-}
-
-/// Whether `b` holds a `\u` escape of a UTF-16 surrogate.
-fn has_surrogate_escape(b: &[u8]) -> bool {
-    memchr::memmem::find_iter(b, b"\\u").any(|i| {
-        matches!(b.get(i + 2), Some(b'd' | b'D'))
-            && matches!(b.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
-    })
 }
 
 /// One top-level value as the outline parse sees it.
@@ -293,10 +278,10 @@ impl<'de> Visitor<'de> for OutlineVisitor {
                 }
                 Key::Frame => {
                     whole = true;
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                 }
             }
         }
@@ -316,6 +301,41 @@ impl<'de> Visitor<'de> for OutlineVisitor {
         } else {
             Outline::Reduced(Value::Array(Vec::new()))
         })
+    }
+}
+
+/// A value read and dropped. Unlike serde's `IgnoredAny` (which serde_json
+/// skips without checking strings, numbers or depth), every part goes
+/// through the same checks as when a `Value` is built, without allocating.
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    scalar_as!(Skip;
+        visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }
 
@@ -340,12 +360,12 @@ impl<'de> de::Deserialize<'de> for FramedElement {
                 let mut framed = false;
                 while let Some(key) = map.next_key::<Key>()? {
                     framed |= matches!(key, Key::Frame);
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                 }
                 Ok(FramedElement(framed))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FramedElement, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skip>()?.is_some() {}
                 Ok(FramedElement(false))
             }
         }
@@ -814,6 +834,34 @@ mod tests {
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn outline_fails_wherever_the_whole_parse_fails() {
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(130), "]".repeat(130));
+        let bad: Vec<Vec<u8>> = vec![
+            b"{\"x\":\"\xff\"}".to_vec(),
+            br#"{"x":"\ud800"}"#.to_vec(),
+            br#"{"x":1e400}"#.to_vec(),
+            br#"{"x":[1,2}"#.to_vec(),
+            deep.into_bytes(),
+        ];
+        for b in &bad {
+            let whole = parse_whole(b, SERDE_DEPTH, 4);
+            assert!(whole.error.is_some(), "{}", String::from_utf8_lossy(b));
+            assert!(
+                parse_outlined(b, 4).is_none(),
+                "{}",
+                String::from_utf8_lossy(b)
+            );
+            let values = parse_values(b, SERDE_DEPTH, 4);
+            assert_eq!(values.error, whole.error);
+            assert_eq!(values.values, whole.values);
+        }
+        // A surrogate pair and escapes that spell keys are fine.
+        let ok = br#"{"x":"\ud83d\ude00","\u0074ools":[{"type":"function"}]}"#;
+        let p = parse_outlined(ok, 4).unwrap();
+        assert_eq!(p.values, vec![json!({"tools":[{"type":"function"}]})]);
     }
 
     /// Keys and strings classification looks for, and some it does not.
