@@ -304,6 +304,9 @@ where
                 }
             }
         });
+        // Emptied batches come back to be refilled.
+        let (recycle_tx, recycle_rx) =
+            bounded::<SegmentBatch>(workers * (shard.queue_batches.max(1) + 1));
         let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -312,11 +315,13 @@ where
             let out_tx = out_tx.clone();
             let handler = make_handler(index);
             let input = input.as_str();
-            handles.push(
-                scope.spawn(move || run_worker(worker_config, input, index, rx, handler, out_tx)),
-            );
+            let recycle = recycle_tx.clone();
+            handles.push(scope.spawn(move || {
+                run_worker(worker_config, input, index, rx, handler, out_tx, recycle)
+            }));
         }
         drop(out_tx);
+        drop(recycle_tx);
 
         let mut batches: Vec<SegmentBatch> =
             (0..workers).map(|_| SegmentBatch::default()).collect();
@@ -328,9 +333,10 @@ where
         let mut failure = None;
         let flush = |batch: &mut SegmentBatch, tx: &Sender<WorkerMsg>| {
             if !batch.segments.is_empty() {
+                let fresh = recycle_rx.try_recv().unwrap_or_default();
                 // A worker only stops early by panicking; its scope join
                 // reports that, so a failed send needs no handling here.
-                let _ = tx.send(WorkerMsg::Segments(std::mem::take(batch)));
+                let _ = tx.send(WorkerMsg::Segments(std::mem::replace(batch, fresh)));
             }
         };
         loop {
@@ -477,6 +483,7 @@ fn run_worker<H: RecordHandler>(
     rx: Receiver<WorkerMsg>,
     mut handler: H,
     out: Sender<Vec<H::Output>>,
+    recycle: Sender<SegmentBatch>,
 ) -> (ReassemblyStats, Http1Stats, u64) {
     let mut worker = FlowWorker::new(config, input);
     let mut records = 0u64;
@@ -490,7 +497,7 @@ fn run_worker<H: RecordHandler>(
     };
     for msg in rx {
         match msg {
-            WorkerMsg::Segments(batch) => {
+            WorkerMsg::Segments(mut batch) => {
                 for m in &batch.segments {
                     let seg = Segment {
                         ts: m.ts,
@@ -504,6 +511,12 @@ fn run_worker<H: RecordHandler>(
                     };
                     worker.segment_at(&seg, m.number);
                 }
+                // Back to the reader, buffers kept: no allocation, page
+                // faults or regrowth for the next batch. A full pool just
+                // drops it.
+                batch.segments.clear();
+                batch.data.clear();
+                let _ = recycle.try_send(batch);
             }
             WorkerMsg::Advance(ts) => {
                 worker.advance(ts);

@@ -183,15 +183,19 @@ fn parse_whole(text: &[u8], depth: usize, max_values: usize) -> Parsed {
 /// this one fail too; `None` then sends the input to the whole-tree path,
 /// which reports the error and recovers what it can.
 fn parse_outlined(text: &[u8], max_values: usize) -> Option<Parsed> {
+    // One UTF-8 check for the whole body, then serde_json reads it as a
+    // `str` and skips the per-string checks (the whole parse rejects
+    // invalid UTF-8 all the same, so nothing changes but the cost).
+    let text = std::str::from_utf8(text).ok()?;
     let mut out = Parsed::default();
-    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<Outline>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Outline>();
     loop {
         let start = stream.byte_offset();
         let value = match stream.next() {
             None => return Some(out),
             Some(Ok(Outline::Reduced(v))) => v,
             Some(Ok(Outline::Whole)) => {
-                serde_json::from_slice(text.get(start..stream.byte_offset())?).ok()?
+                serde_json::from_str(text.get(start..stream.byte_offset())?).ok()?
             }
             Some(Err(_)) => return None,
         };
