@@ -106,6 +106,12 @@ pub struct EngineArgs {
     /// Most TCP connections tracked at once; beyond it the idlest are evicted (counted).
     #[arg(long, default_value = "1000000", value_name = "N")]
     pub max_flows: usize,
+    /// Memory for connection state (reassembly, timers, HTTP parsers), all
+    /// connections together: caps the connections tracked at this divided by
+    /// the most one connection's state can take (`--max-flows` still applies).
+    /// Bodies and out-of-order data have their own caps.
+    #[arg(long, default_value = "512MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_flow_memory: usize,
     /// Memory for out-of-order stream data, all connections together; beyond it the
     /// idlest connections with buffered data are evicted (counted).
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
@@ -151,7 +157,8 @@ impl EngineArgs {
         capture.http1.max_body = self.max_body;
         capture.http1.skip_non_mcp_response_bodies = !self.inspect_all_bodies;
         capture.http1.body_budget = Some(Arc::new(BodyBudget::new(self.max_body_memory)));
-        capture.reassembly.max_conns = self.max_flows.max(1);
+        let by_memory = self.max_flow_memory / shadowmcp_engine::flow_state_bytes();
+        capture.reassembly.max_conns = self.max_flows.min(by_memory).max(1);
         capture.reassembly.max_buffered_total = self.max_stream_memory;
         capture.reassembly.idle_timeout = std::time::Duration::from_secs(self.flow_timeout.max(1));
         Ok(Setup {
@@ -680,7 +687,7 @@ fn print_summary(t: &Totals, s: &ScanStats) {
     }
     if t.flows_evicted > 0 {
         eprintln!(
-            "shadowmcp: {} connections evicted to stay within --max-flows / --max-stream-memory",
+            "shadowmcp: {} connections evicted to stay within --max-flows / --max-flow-memory / --max-stream-memory",
             t.flows_evicted
         );
     }

@@ -395,6 +395,23 @@ fn syn_flood_stays_within_the_flow_cap_and_counts_evictions() {
         w.write_packet(ts, &syn.to_ethernet()).unwrap();
     }
     drop(w);
+    // A memory figure caps the connections as well: this many fit.
+    let fit = (4usize << 20) / shadowmcp_engine::flow_state_bytes();
+    assert!(fit > 100 && fit < 20_000, "{fit}");
+    let o = run(&[
+        "scan",
+        "--threads",
+        "1",
+        "--max-flow-memory",
+        "4MiB",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{} connections evicted", 20_000 - fit)),
+        "{}",
+        stderr(&o)
+    );
     let prom = dir.join("m.prom");
     let o = run(&[
         "scan",

@@ -164,6 +164,18 @@ pub struct CaptureReport {
 /// between two idle-timeout scans).
 const TICK_NANOS: i64 = 1_000_000_000;
 
+/// Memory one tracked TCP connection costs at most, data buffers aside
+/// (those have their own caps): reassembly state and timers, and the HTTP
+/// parser the connection gets once it carries data (table slots counted
+/// twice, for tables that have just doubled). `--max-flow-memory` divides by
+/// this to get the connection cap.
+pub fn flow_state_bytes() -> usize {
+    let slot = |entry: usize| 2 * (entry + 1);
+    Reassembler::conn_state_bytes()
+        + slot(std::mem::size_of::<(ConnId, (Flow, bool, u64))>())
+        + slot(std::mem::size_of::<(ConnId, Connection)>())
+}
+
 /// Reads `input` (a path, or `-` for standard input) to the end on the
 /// calling thread and hands every record to `sink` as soon as it is
 /// complete.

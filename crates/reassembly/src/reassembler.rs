@@ -86,6 +86,18 @@ enum Action {
     Ignore,
 }
 
+impl Reassembler {
+    /// Memory one tracked connection costs the reassembler, buffered data
+    /// aside (bounded by `max_buffered_total`): its table slot (counted
+    /// twice, for a table that has just doubled), its idle-timer entry and
+    /// one stale timer entry. For sizing `max_conns` from a memory figure.
+    pub fn conn_state_bytes() -> usize {
+        let slot = std::mem::size_of::<(TupleKey, Conn)>() + 1;
+        let timer = std::mem::size_of::<Reverse<(i64, u64, TupleKey)>>();
+        2 * slot + 2 * timer
+    }
+}
+
 /// TCP stream reassembler for many connections. See the crate docs.
 pub struct Reassembler {
     config: ReassemblyConfig,
