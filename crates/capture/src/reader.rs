@@ -25,7 +25,8 @@ pub struct ReaderConfig {
     /// Largest block (pcapng block or pcap record with its header) accepted;
     /// the read buffer grows up to this. Default: 256 MiB.
     pub max_block_size: usize,
-    /// Initial read-buffer size. Default: 64 KiB.
+    /// Initial read-buffer size. Default: 1 MiB (fewer, larger reads: 64 KiB
+    /// cost ~10 % of a one-thread scan in read calls and buffer shifts).
     pub initial_buffer_size: usize,
     /// Total bytes of pcapng Decryption Secrets Blocks kept for
     /// [`CaptureReader::take_decryption_secrets`]; later ones are counted in
@@ -37,7 +38,7 @@ impl Default for ReaderConfig {
     fn default() -> Self {
         ReaderConfig {
             max_block_size: 256 << 20,
-            initial_buffer_size: 64 << 10,
+            initial_buffer_size: 1 << 20,
             max_secrets_bytes: 16 << 20,
         }
     }

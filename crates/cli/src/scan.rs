@@ -106,6 +106,12 @@ pub struct EngineArgs {
     /// Most TCP connections tracked at once; beyond it the idlest are evicted (counted).
     #[arg(long, default_value = "1000000", value_name = "N")]
     pub max_flows: usize,
+    /// Memory for connection state (reassembly, timers, HTTP parsers), all
+    /// connections together: caps the connections tracked at this divided by
+    /// the most one connection's state can take (`--max-flows` still applies).
+    /// Bodies and out-of-order data have their own caps.
+    #[arg(long, default_value = "512MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_flow_memory: usize,
     /// Memory for out-of-order stream data, all connections together; beyond it the
     /// idlest connections with buffered data are evicted (counted).
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
@@ -113,6 +119,12 @@ pub struct EngineArgs {
     /// Idle seconds (of capture time) before a connection is closed.
     #[arg(long, default_value = "120", value_name = "SECONDS")]
     pub flow_timeout: u64,
+    /// Decode and scan every body. By default responses declared as pages,
+    /// scripts, images or downloads are skipped, and bodies that cannot hold
+    /// JSON-RPC are not run through the rules (docs/performance.md,
+    /// "Shortcuts"); custom rules that match arbitrary body text need this.
+    #[arg(long)]
+    pub inspect_all_bodies: bool,
 }
 
 /// The built detector and policy.
@@ -132,15 +144,21 @@ impl EngineArgs {
             let extra = RulePack::load_dir(dir).map_err(|errs| lint_summary(&errs))?;
             pack.extend(extra).map_err(|errs| lint_summary(&errs))?;
         }
-        let detector = Detector::new(&pack, DetectConfig::default()).map_err(|e| e.to_string())?;
+        let detect_config = DetectConfig {
+            skip_non_jsonrpc_bodies: !self.inspect_all_bodies,
+            ..DetectConfig::default()
+        };
+        let detector = Detector::new(&pack, detect_config).map_err(|e| e.to_string())?;
         let policy = match &self.policy {
             Some(p) => Policy::load(p).map_err(|e| e.to_string())?,
             None => Policy::default(),
         };
         let mut capture = CaptureConfig::default();
         capture.http1.max_body = self.max_body;
+        capture.http1.skip_non_mcp_response_bodies = !self.inspect_all_bodies;
         capture.http1.body_budget = Some(Arc::new(BodyBudget::new(self.max_body_memory)));
-        capture.reassembly.max_conns = self.max_flows.max(1);
+        let by_memory = self.max_flow_memory / shadowmcp_engine::flow_state_bytes();
+        capture.reassembly.max_conns = self.max_flows.min(by_memory).max(1);
         capture.reassembly.max_buffered_total = self.max_stream_memory;
         capture.reassembly.idle_timeout = std::time::Duration::from_secs(self.flow_timeout.max(1));
         Ok(Setup {
@@ -669,7 +687,7 @@ fn print_summary(t: &Totals, s: &ScanStats) {
     }
     if t.flows_evicted > 0 {
         eprintln!(
-            "shadowmcp: {} connections evicted to stay within --max-flows / --max-stream-memory",
+            "shadowmcp: {} connections evicted to stay within --max-flows / --max-flow-memory / --max-stream-memory",
             t.flows_evicted
         );
     }

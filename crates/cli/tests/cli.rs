@@ -395,6 +395,23 @@ fn syn_flood_stays_within_the_flow_cap_and_counts_evictions() {
         w.write_packet(ts, &syn.to_ethernet()).unwrap();
     }
     drop(w);
+    // A memory figure caps the connections as well: this many fit.
+    let fit = (4usize << 20) / shadowmcp_engine::flow_state_bytes();
+    assert!(fit > 100 && fit < 20_000, "{fit}");
+    let o = run(&[
+        "scan",
+        "--threads",
+        "1",
+        "--max-flow-memory",
+        "4MiB",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{} connections evicted", 20_000 - fit)),
+        "{}",
+        stderr(&o)
+    );
     let prom = dir.join("m.prom");
     let o = run(&[
         "scan",
@@ -427,4 +444,227 @@ fn live_without_the_feature_says_how_to_build_it() {
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--features live"), "{err}");
+}
+
+/// Writes one TCP connection (handshake, then each request and its
+/// response in 1400-byte segments, then FIN) to `w`.
+fn write_connection(
+    w: &mut shadowmcp_capture::writer::PcapWriter<std::fs::File>,
+    client: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    exchanges: &[(Vec<u8>, Vec<u8>)],
+    t0: i64,
+) {
+    use shadowmcp_capture::writer::TcpSegment;
+    use shadowmcp_capture::TcpFlags;
+    let mut t = t0;
+    let mut put = |w: &mut shadowmcp_capture::writer::PcapWriter<std::fs::File>, s: TcpSegment| {
+        t += 1000;
+        w.write_packet(
+            shadowmcp_exchange::Timestamp::from_nanos(t),
+            &s.to_ethernet(),
+        )
+        .unwrap();
+    };
+    let flags = |syn, ack, fin| TcpFlags {
+        syn,
+        ack,
+        fin,
+        psh: !syn && !fin,
+        ..TcpFlags::default()
+    };
+    let (mut cseq, mut sseq) = (1000u32, 9000u32);
+    put(
+        w,
+        TcpSegment::new(client, server)
+            .seq(cseq)
+            .flags(flags(true, false, false)),
+    );
+    put(
+        w,
+        TcpSegment::new(server, client)
+            .seq(sseq)
+            .ack(cseq + 1)
+            .flags(flags(true, true, false)),
+    );
+    cseq += 1;
+    sseq += 1;
+    for (req, resp) in exchanges {
+        for piece in req.chunks(1400) {
+            put(
+                w,
+                TcpSegment::new(client, server)
+                    .seq(cseq)
+                    .ack(sseq)
+                    .payload(piece),
+            );
+            cseq += piece.len() as u32;
+        }
+        for piece in resp.chunks(1400) {
+            put(
+                w,
+                TcpSegment::new(server, client)
+                    .seq(sseq)
+                    .ack(cseq)
+                    .payload(piece),
+            );
+            sseq += piece.len() as u32;
+        }
+    }
+    put(
+        w,
+        TcpSegment::new(client, server)
+            .seq(cseq)
+            .ack(sseq)
+            .flags(flags(false, true, true)),
+    );
+    put(
+        w,
+        TcpSegment::new(server, client)
+            .seq(sseq)
+            .ack(cseq + 1)
+            .flags(flags(false, true, true)),
+    );
+}
+
+#[test]
+fn skipping_response_bodies_by_media_type_changes_no_alert() {
+    use shadowmcp_capture::writer::PcapWriter;
+    use shadowmcp_capture::LinkType;
+    use std::io::Write;
+    let gzip = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let post = |body: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: tools.shadow.test\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let answer = |ct: &str, body: &[u8]| {
+        let gz = gzip(body);
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gz.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&gz);
+        r
+    };
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"agent","version":"1"}}}"#;
+    let init_result = br#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"shadow","version":"2"}}}"#;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/etc/passwd"}}}"#;
+    let call_result =
+        br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"root:x:0:0"}]}}"#;
+    let page = b"<html><body>docs: {\"jsonrpc\":\"2.0\",\"method\":\"tools/list\"}</body></html>"
+        .repeat(50);
+
+    let dir = std::env::temp_dir().join(format!("shadowmcp-mislabel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("mislabelled.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::ETHERNET).unwrap();
+    let server: std::net::SocketAddr = "198.51.100.7:80".parse().unwrap();
+    // A shadow server that labels its answers as pages, one that labels
+    // them correctly, and a docs page quoting MCP in a gzip HTML answer.
+    for (i, ct) in ["text/html", "application/json", "image/png"]
+        .into_iter()
+        .enumerate()
+    {
+        let client = std::net::SocketAddr::from(([10, 1, 0, i as u8 + 1], 40_000 + i as u16));
+        write_connection(
+            &mut w,
+            client,
+            server,
+            &[
+                (post(init), answer(ct, init_result)),
+                (post(call), answer(ct, call_result)),
+            ],
+            1_700_000_000_000_000_000 + i as i64 * 1_000_000,
+        );
+    }
+    let docs_client: std::net::SocketAddr = "10.1.0.9:41000".parse().unwrap();
+    let docs_server: std::net::SocketAddr = "203.0.113.5:80".parse().unwrap();
+    let get = b"GET /docs/mcp HTTP/1.1\r\nHost: docs.example\r\n\r\n".to_vec();
+    write_connection(
+        &mut w,
+        docs_client,
+        docs_server,
+        &[(get, answer("text/html; charset=utf-8", &page))],
+        1_700_000_010_000_000_000,
+    );
+    drop(w);
+
+    let mut captures: Vec<String> = vec![pcap.to_str().unwrap().to_string()];
+    for dir in ["real", "mcp", "decoys"] {
+        for e in std::fs::read_dir(root().join("fixtures/pcap").join(dir)).unwrap() {
+            let name = e.unwrap().path().to_str().unwrap().to_string();
+            if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                captures.push(name);
+            }
+        }
+    }
+    captures.sort();
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "-q", "--sort"];
+        args.extend_from_slice(extra);
+        args.extend(captures.iter().map(String::as_str));
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json_lines(&o)
+    };
+    let fast = scan(&[]);
+    let full = scan(&["--inspect-all-bodies"]);
+    std::fs::remove_dir_all(&dir).ok();
+    let (ours, fixtures): (Vec<_>, Vec<_>) = fast.iter().partition(|e| {
+        e["mcp"]["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("mislabelled.pcap")
+    });
+    let (ours_full, fixtures_full): (Vec<_>, Vec<_>) = full.iter().partition(|e| {
+        e["mcp"]["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("mislabelled.pcap")
+    });
+    // Real software labels its bodies: nothing changes on the fixtures.
+    assert!(fixtures.len() > 100, "{} alerts", fixtures.len());
+    assert_eq!(fixtures, fixtures_full);
+    // Every request of the three shadow sessions alerts with the same
+    // verdict either way (a mislabelled answer only loses the details it
+    // would have added); the docs page alerts in neither.
+    let verdicts = |alerts: &[&serde_json::Value]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|e| {
+                let m = &e["mcp"];
+                format!(
+                    "{} {} {} {} {} {} {}",
+                    e["flow_id"],
+                    m["exchange_id"],
+                    e["alert"]["signature_id"],
+                    m["verdict"],
+                    m["confidence"],
+                    m["methods"],
+                    m["tools_called"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ours.len(), 6, "{ours:?}");
+    assert!(ours.iter().all(|e| e["dest_ip"] == "198.51.100.7"));
+    assert_eq!(verdicts(&ours), verdicts(&ours_full));
+    // The correctly labelled session keeps everything.
+    let labelled = |alerts: &[&serde_json::Value]| -> Vec<String> {
+        alerts
+            .iter()
+            .filter(|e| e["http"]["http_content_type"] == "application/json")
+            .map(|e| e.to_string())
+            .collect()
+    };
+    assert_eq!(labelled(&ours).len(), 2);
+    assert_eq!(labelled(&ours), labelled(&ours_full));
 }

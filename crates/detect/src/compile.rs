@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 use shadowmcp_jsonrpc::Signal;
 use shadowmcp_rules::{
@@ -123,11 +123,22 @@ fn layers_of(cond: &Condition) -> u8 {
     })
 }
 
+thread_local! {
+    /// Scratch for the lower-cased haystack of [`Prefilter::scan`].
+    static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch capacity kept between scans.
+const LOWERED_KEEP: usize = 1 << 20;
+
 /// One automaton over all atoms of one body field.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Prefilter {
     pub automaton: Option<AhoCorasick>,
     pub atoms: Vec<String>,
+    /// For each atom, the atoms it contains (itself included): finding it
+    /// means finding them.
+    implied: Vec<Vec<usize>>,
 }
 
 impl Prefilter {
@@ -143,40 +154,73 @@ impl Prefilter {
         if self.atoms.is_empty() {
             return Ok(());
         }
-        // A DFA: the atoms are few and short, so its tables stay small, and
-        // its overlapping search is several times faster than the NFA's on
-        // the large bodies every exchange brings.
+        // Leftmost-longest, not overlapping, and case-sensitive over a
+        // lower-cased copy of the haystack: that way aho-corasick can skip
+        // ahead with its SIMD (Teddy) prefilter between candidates, which
+        // it does neither for overlapping nor for case-insensitive searches
+        // (the overlapping case-insensitive search was the detector's
+        // costliest step). `scan` restarts one byte after each match's
+        // start, so no occurrence is missed (see there).
+        let lower: Vec<String> = self.atoms.iter().map(|a| a.to_ascii_lowercase()).collect();
         let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(&self.atoms)
+            .build(&lower)
             .map_err(|e| BuildError {
                 rule_id: 0,
                 message: format!("prefilter automaton: {e}"),
             })?;
+        self.implied = lower
+            .iter()
+            .map(|outer| {
+                (0..lower.len())
+                    .filter(|&j| outer.contains(lower[j].as_str()))
+                    .collect()
+            })
+            .collect();
         self.automaton = Some(ac);
         Ok(())
     }
 
-    /// Which atoms occur in `hay`, marked in `hits` (indexed by atom id).
-    /// One pass; stops early once every atom was seen.
+    /// Which atoms occur in `hay` (ASCII case-insensitively), marked in
+    /// `hits` (indexed by atom id). Stops early once every atom was seen.
     pub fn scan(&self, hay: &[u8], hits: &mut [bool]) {
         let Some(ac) = &self.automaton else { return };
         let mut missing = hits.iter().filter(|h| !**h).count();
         if missing == 0 {
             return;
         }
-        for m in ac.find_overlapping_iter(hay) {
-            if let Some(slot) = hits.get_mut(m.pattern().as_usize()) {
-                if !*slot {
-                    *slot = true;
-                    missing -= 1;
-                    if missing == 0 {
-                        return;
+        LOWERED.with_borrow_mut(|lowered| {
+            lowered.clear();
+            lowered.extend(hay.iter().map(u8::to_ascii_lowercase));
+            self.scan_lowered(ac, lowered, hits, &mut missing);
+            // Keep the scratch buffer, but not one huge body's worth.
+            if lowered.capacity() > LOWERED_KEEP {
+                *lowered = Vec::new();
+            }
+        });
+    }
+
+    /// Every occurrence is accounted for: a search from `pos` reports the
+    /// longest atom starting at the leftmost start `s >= pos`; any other
+    /// atom starting at `s` is a prefix of it, so it is in `implied`, and
+    /// atoms starting after `s` are found by the next search, from `s + 1`.
+    fn scan_lowered(&self, ac: &AhoCorasick, hay: &[u8], hits: &mut [bool], missing: &mut usize) {
+        let mut pos = 0;
+        while *missing > 0 && pos < hay.len() {
+            let Some(m) = ac.find(Input::new(hay).span(pos..hay.len())) else {
+                return;
+            };
+            let implied = self.implied.get(m.pattern().as_usize());
+            for &j in implied.into_iter().flatten() {
+                if let Some(slot) = hits.get_mut(j) {
+                    if !*slot {
+                        *slot = true;
+                        *missing -= 1;
                     }
                 }
             }
+            pos = m.start() + 1;
         }
     }
 }
@@ -362,4 +406,82 @@ fn compile_test(
         nocase: m.nocase,
         atom_ids,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn prefilter(atoms: &[&str]) -> Prefilter {
+        let mut p = Prefilter::default();
+        for a in atoms {
+            p.atom_id(a);
+        }
+        p.build().unwrap();
+        p
+    }
+
+    /// The default pack's request atoms plus ones that overlap each other.
+    const ATOMS: &[&str] = &[
+        "jsonrpc",
+        "mcp",
+        "\\u",
+        "\"method\"",
+        "protocolversion\"",
+        "\"mcp_servers\"",
+        "\"type\"",
+        "\"server_url\"",
+        "\"tools\"",
+        "ls\"",
+        "s\"se",
+    ];
+
+    fn naive(atoms: &[&str], hay: &[u8]) -> Vec<bool> {
+        let hay = hay.to_ascii_lowercase();
+        atoms
+            .iter()
+            .map(|a| {
+                let a = a.to_ascii_lowercase();
+                hay.windows(a.len()).any(|w| w == a.as_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_and_nested_atoms_are_all_found() {
+        let p = prefilter(ATOMS);
+        for hay in [
+            &b"{\"MCP_servers\":[]}"[..],
+            b"\"tools\"server_url\"",
+            b"\"type\"method\"",
+            b"xx\"toOls\"se",
+            b"protocolVersion\"",
+        ] {
+            let mut hits = vec![false; ATOMS.len()];
+            p.scan(hay, &mut hits);
+            assert_eq!(hits, naive(ATOMS, hay), "{}", String::from_utf8_lossy(hay));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn scan_finds_exactly_the_atoms_that_occur(
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(ATOMS).prop_map(|a| a.as_bytes().to_vec()),
+                    prop::sample::select(ATOMS).prop_map(|a| a.to_ascii_uppercase().into_bytes()),
+                    prop::sample::select(ATOMS).prop_map(|a| a.as_bytes()[1..].to_vec()),
+                    prop::collection::vec(prop::sample::select(&b"\"ms_ul:{}ptc\\ "[..]), 0..4),
+                ],
+                0..24,
+            )
+        ) {
+            let hay: Vec<u8> = pieces.concat();
+            let p = prefilter(ATOMS);
+            let mut hits = vec![false; ATOMS.len()];
+            p.scan(&hay, &mut hits);
+            prop_assert_eq!(hits, naive(ATOMS, &hay));
+        }
+    }
 }

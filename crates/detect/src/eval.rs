@@ -151,21 +151,33 @@ pub(crate) fn inspect(
     // Request and response bodies.
     if with_bodies {
         let sides = [
-            (
-                BodyField::Request,
-                req.map(|r| (&r.headers, &r.body.data)),
-                true,
-            ),
+            (BodyField::Request, req.map(|r| (&r.headers, &r.body)), true),
             (
                 BodyField::Response,
-                resp.map(|r| (&r.headers, &r.body.data)),
+                resp.map(|r| (&r.headers, &r.body)),
                 resp.is_some_and(|r| r.status == 200),
             ),
         ];
         for (which, side, counts) in sides {
-            let Some((headers, data)) = side else {
+            let Some((headers, body)) = side else {
                 continue;
             };
+            if body.skipped {
+                // Its source skipped it for a media type that cannot carry
+                // MCP: the same counter-evidence as a scanned non-JSON body.
+                if counts {
+                    note_counter(
+                        if which == BodyField::Request {
+                            "non_json_request_body"
+                        } else {
+                            "non_json_response"
+                        },
+                        &mut counter,
+                    );
+                }
+                continue;
+            }
+            let data = &body.data;
             if data.is_empty() {
                 continue;
             }

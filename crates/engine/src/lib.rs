@@ -20,6 +20,11 @@
 //! capture time broadcast to every worker. Only their interleaving differs.
 
 use std::collections::HashMap;
+
+/// Flow tables are keyed by addresses and ports an attacker chooses:
+/// foldhash with a per-process random seed is several times cheaper than
+/// SipHash and still keeps keys unpredictable.
+type FlowHasher = foldhash::fast::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -158,6 +163,18 @@ pub struct CaptureReport {
 /// Capture time between two broadcasts of the clock to the workers (and
 /// between two idle-timeout scans).
 const TICK_NANOS: i64 = 1_000_000_000;
+
+/// Memory one tracked TCP connection costs at most, data buffers aside
+/// (those have their own caps): reassembly state and timers, and the HTTP
+/// parser the connection gets once it carries data (table slots counted
+/// twice, for tables that have just doubled). `--max-flow-memory` divides by
+/// this to get the connection cap.
+pub fn flow_state_bytes() -> usize {
+    let slot = |entry: usize| 2 * (entry + 1);
+    Reassembler::conn_state_bytes()
+        + slot(std::mem::size_of::<(ConnId, (Flow, bool, u64))>())
+        + slot(std::mem::size_of::<(ConnId, Connection)>())
+}
 
 /// Reads `input` (a path, or `-` for standard input) to the end on the
 /// calling thread and hands every record to `sink` as soon as it is
@@ -299,6 +316,9 @@ where
                 }
             }
         });
+        // Emptied batches come back to be refilled.
+        let (recycle_tx, recycle_rx) =
+            bounded::<SegmentBatch>(workers * (shard.queue_batches.max(1) + 1));
         let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -307,11 +327,13 @@ where
             let out_tx = out_tx.clone();
             let handler = make_handler(index);
             let input = input.as_str();
-            handles.push(
-                scope.spawn(move || run_worker(worker_config, input, index, rx, handler, out_tx)),
-            );
+            let recycle = recycle_tx.clone();
+            handles.push(scope.spawn(move || {
+                run_worker(worker_config, input, index, rx, handler, out_tx, recycle)
+            }));
         }
         drop(out_tx);
+        drop(recycle_tx);
 
         let mut batches: Vec<SegmentBatch> =
             (0..workers).map(|_| SegmentBatch::default()).collect();
@@ -323,9 +345,10 @@ where
         let mut failure = None;
         let flush = |batch: &mut SegmentBatch, tx: &Sender<WorkerMsg>| {
             if !batch.segments.is_empty() {
+                let fresh = recycle_rx.try_recv().unwrap_or_default();
                 // A worker only stops early by panicking; its scope join
                 // reports that, so a failed send needs no handling here.
-                let _ = tx.send(WorkerMsg::Segments(std::mem::take(batch)));
+                let _ = tx.send(WorkerMsg::Segments(std::mem::replace(batch, fresh)));
             }
         };
         loop {
@@ -472,6 +495,7 @@ fn run_worker<H: RecordHandler>(
     rx: Receiver<WorkerMsg>,
     mut handler: H,
     out: Sender<Vec<H::Output>>,
+    recycle: Sender<SegmentBatch>,
 ) -> (ReassemblyStats, Http1Stats, u64) {
     let mut worker = FlowWorker::new(config, input);
     let mut records = 0u64;
@@ -485,7 +509,7 @@ fn run_worker<H: RecordHandler>(
     };
     for msg in rx {
         match msg {
-            WorkerMsg::Segments(batch) => {
+            WorkerMsg::Segments(mut batch) => {
                 for m in &batch.segments {
                     let seg = Segment {
                         ts: m.ts,
@@ -499,6 +523,12 @@ fn run_worker<H: RecordHandler>(
                     };
                     worker.segment_at(&seg, m.number);
                 }
+                // Back to the reader, buffers kept: no allocation, page
+                // faults or regrowth for the next batch. A full pool just
+                // drops it.
+                batch.segments.clear();
+                batch.data.clear();
+                let _ = recycle.try_send(batch);
             }
             WorkerMsg::Advance(ts) => {
                 worker.advance(ts);
@@ -545,8 +575,8 @@ impl FlowWorker {
         FlowWorker {
             reassembler: Reassembler::new(config.reassembly.clone()),
             http: HttpStage {
-                conns: HashMap::new(),
-                opened: HashMap::new(),
+                conns: HashMap::default(),
+                opened: HashMap::default(),
                 config: Arc::new(config.http1.clone()),
                 input: input.to_string(),
                 packet_number: 0,
@@ -608,10 +638,10 @@ impl FlowWorker {
 /// first carries data: a SYN flood's half-open connections cost only their
 /// reassembly state.
 struct HttpStage {
-    conns: HashMap<ConnId, Connection>,
+    conns: HashMap<ConnId, Connection, FlowHasher>,
     /// Connections opened that have carried no data yet: flow, mid-stream
     /// pickup, position of the packet that opened it.
-    opened: HashMap<ConnId, (Flow, bool, u64)>,
+    opened: HashMap<ConnId, (Flow, bool, u64), FlowHasher>,
     config: Arc<Http1Config>,
     input: String,
     packet_number: u64,

@@ -153,6 +153,9 @@ fn body_json(body: &Body, opts: &JsonOptions) -> Value {
     if body.truncated {
         o.insert("truncated".into(), json!(true));
     }
+    if body.skipped {
+        o.insert("skipped".into(), json!(true));
+    }
     if let Some(e) = &body.decode_error {
         o.insert("decode_error".into(), json!(e));
     }

@@ -177,6 +177,10 @@ pub struct Body {
     pub truncated: bool,
     /// Content decoding failed; `data` holds what decoded before the error.
     pub decode_error: Option<String>,
+    /// Neither decoded nor kept: its declared media type cannot carry an
+    /// MCP message (a page, script, image or download answering a request
+    /// that was seen). Only sources asked to skip such bodies set it.
+    pub skipped: bool,
 }
 
 impl Body {

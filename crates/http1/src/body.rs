@@ -70,6 +70,7 @@ pub fn decode_body(headers: &Headers, raw: &[u8], max: usize) -> Body {
         encodings,
         truncated: sink.truncated,
         decode_error: decoder.error().cloned(),
+        skipped: false,
     }
 }
 

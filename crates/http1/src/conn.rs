@@ -118,7 +118,12 @@ impl Drop for BufferSink {
 
 enum BodySink {
     Buffer(BufferSink),
-    Sse { parser: SseParser, decoded_len: u64 },
+    Sse {
+        parser: SseParser,
+        decoded_len: u64,
+    },
+    /// Neither decoded nor kept (see `Http1Config::skip_non_mcp_response_bodies`).
+    Skip,
 }
 
 impl Sink for BodySink {
@@ -144,8 +149,30 @@ impl Sink for BodySink {
                 // An overflow means a decoder expands without bound: stop it.
                 !parser.overflowed()
             }
+            BodySink::Skip => true,
         }
     }
+}
+
+/// False when the response declares only media types that no MCP client
+/// reads messages from. The SDKs accept a JSON body or an event stream and
+/// fail on anything else (docs/performance.md, "Shortcuts"); text and
+/// undeclared types are kept for lenient custom clients.
+fn may_carry_mcp(headers: &Headers) -> bool {
+    let mut declared = false;
+    for value in headers.iter_named("content-type") {
+        declared = true;
+        let media = value.split(|&b| b == b';').next().unwrap_or_default();
+        let media = String::from_utf8_lossy(media).trim().to_ascii_lowercase();
+        if media.is_empty()
+            || media.contains("json")
+            || media == "text/event-stream"
+            || media.starts_with("text/plain")
+        {
+            return true;
+        }
+    }
+    !declared
 }
 
 /// A body being received: transfer-decoded bytes go in, content-decoded
@@ -158,6 +185,16 @@ struct BodyReader {
 }
 
 impl BodyReader {
+    /// A body that is only counted: no decoding, nothing kept.
+    fn skipped(headers: &Headers) -> BodyReader {
+        BodyReader {
+            decoder: ContentDecoder::new(&[], 0),
+            sink: BodySink::Skip,
+            wire_len: 0,
+            encodings: list_values(headers, "content-encoding"),
+        }
+    }
+
     /// `cap`: decoded bytes to keep (for SSE, unused).
     fn new(headers: &Headers, sse: bool, cap: usize, cfg: &Http1Config) -> BodyReader {
         let encodings = list_values(headers, "content-encoding");
@@ -211,13 +248,14 @@ impl BodyReader {
         match &self.sink {
             BodySink::Buffer(b) => b.data.len(),
             BodySink::Sse { parser, .. } => parser.buffered_bytes(),
+            BodySink::Skip => 0,
         }
     }
 
     fn sse(&mut self) -> Option<&mut SseParser> {
         match &mut self.sink {
             BodySink::Sse { parser, .. } => Some(parser),
-            BodySink::Buffer(_) => None,
+            BodySink::Buffer(_) | BodySink::Skip => None,
         }
     }
 
@@ -225,7 +263,7 @@ impl BodyReader {
     fn snapshot(&self) -> Body {
         self.body_with(match &self.sink {
             BodySink::Buffer(b) => b.data.clone(),
-            BodySink::Sse { .. } => Vec::new(),
+            BodySink::Sse { .. } | BodySink::Skip => Vec::new(),
         })
     }
 
@@ -239,7 +277,7 @@ impl BodyReader {
                 b.release();
                 std::mem::take(&mut b.data)
             }
-            BodySink::Sse { .. } => Vec::new(),
+            BodySink::Sse { .. } | BodySink::Skip => Vec::new(),
         };
         self.body_with(data)
     }
@@ -248,6 +286,7 @@ impl BodyReader {
         let (decoded_len, truncated) = match &self.sink {
             BodySink::Buffer(b) => (b.decoded_len, b.truncated),
             BodySink::Sse { decoded_len, .. } => (*decoded_len, false),
+            BodySink::Skip => (0, false),
         };
         Body {
             data,
@@ -256,6 +295,7 @@ impl BodyReader {
             encodings: self.encodings.clone(),
             truncated,
             decode_error: self.decoder.error().cloned(),
+            skipped: matches!(self.sink, BodySink::Skip),
         }
     }
 }
@@ -1012,8 +1052,12 @@ impl Connection {
         flags.merge(self.note_head(&errors, smuggling, &notes));
         let sse = framing != Framing::None
             && media_type(&headers).as_deref() == Some("text/event-stream");
+        let skip = self.config.skip_non_mcp_response_bodies
+            && request.is_some()
+            && !may_carry_mcp(&headers);
         let body = match framing {
             Framing::None | Framing::Length(0) | Framing::Unknown => None,
+            _ if skip => Some(BodyReader::skipped(&headers)),
             _ => Some(BodyReader::new(
                 &headers,
                 sse,

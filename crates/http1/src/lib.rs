@@ -107,6 +107,14 @@ pub struct Http1Config {
     /// uses this config (see [`BodyBudget`]). `None`: only `max_body`
     /// bounds each body. Default: 32 MiB.
     pub body_budget: Option<Arc<BodyBudget>>,
+    /// Response bodies whose Content-Type is declared and is neither JSON
+    /// (any media type naming `json`), an event stream nor plain text
+    /// (pages, scripts, images, downloads) are not decoded or kept when
+    /// their request was seen: only their wire length is counted and
+    /// `Body::skipped` is set. MCP clients read messages only from JSON
+    /// bodies and event streams, and the request, which carries the
+    /// client's messages, is always kept. Default false (every body kept).
+    pub skip_non_mcp_response_bodies: bool,
 }
 
 /// Bytes of bodies being received, all connections together. Each body
@@ -184,6 +192,7 @@ impl Default for Http1Config {
             zstd_window_log_max: 23,
             decode_content: true,
             body_budget: Some(Arc::new(BodyBudget::new(32 << 20))),
+            skip_non_mcp_response_bodies: false,
         }
     }
 }

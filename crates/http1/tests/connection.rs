@@ -1412,3 +1412,68 @@ fn body_budget_is_shared_keeps_a_floor_and_comes_back() {
     drop(c);
     assert_eq!(budget.used(), 0);
 }
+
+#[test]
+fn responses_that_cannot_carry_mcp_are_counted_not_decoded_when_asked() {
+    let csv = gzip(&b"a,b,c\n".repeat(10_000));
+    let page = gzip(b"<html>{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}</html>");
+    let json = gzip(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
+    let mut resps = Vec::new();
+    for (ct, body) in [
+        ("text/csv", &csv),
+        ("Text/HTML; charset=utf-8", &page),
+        ("application/json", &json),
+        ("application/vnd.api+json", &json),
+        ("text/plain", &json),
+        ("", &json),
+    ] {
+        let ct_line = if ct.is_empty() {
+            String::new()
+        } else {
+            format!("Content-Type: {ct}\n")
+        };
+        resps.extend(response(
+            &format!(
+                "HTTP/1.1 200 OK\n{ct_line}Content-Encoding: gzip\nContent-Length: {}\n\n",
+                body.len()
+            ),
+            body,
+        ));
+    }
+    let reqs = b"GET /a HTTP/1.1\r\n\r\n".repeat(6);
+    for skip in [false, true] {
+        let config = Http1Config {
+            skip_non_mcp_response_bodies: skip,
+            ..Http1Config::default()
+        };
+        let mut c = conn_with(false, config);
+        let out = run(&mut c, &reqs, &resps, 1000);
+        let ex = exchanges(&out);
+        assert_eq!(ex.len(), 6);
+        let bodies: Vec<_> = ex
+            .iter()
+            .map(|e| &e.response.as_ref().unwrap().body)
+            .collect();
+        for (i, b) in bodies.iter().enumerate() {
+            let skipped = skip && i < 2;
+            assert_eq!(b.skipped, skipped, "response {i}");
+            assert_eq!(b.data.is_empty(), skipped, "response {i}");
+            assert_eq!(b.encodings, ["gzip"]);
+            assert!(b.wire_len > 0 && b.decode_error.is_none());
+        }
+        assert_eq!(bodies[0].decoded_len, if skip { 0 } else { 60_000 });
+    }
+    // Without its request a response is always kept: nothing else on the
+    // connection shows what it carried.
+    let config = Http1Config {
+        skip_non_mcp_response_bodies: true,
+        ..Http1Config::default()
+    };
+    let mut c = conn_with(true, config);
+    let out = run(&mut c, b"", &resps, 1000);
+    let ex = exchanges(&out);
+    assert!(!ex.is_empty());
+    assert!(ex.iter().all(|e| e.request.is_none()
+        && !e.response.as_ref().unwrap().body.skipped
+        && !e.response.as_ref().unwrap().body.data.is_empty()));
+}

@@ -475,6 +475,34 @@ fn meta(container: &Map<String, Value>, found: &mut Found, a: &mut Analysis) {
 /// Non-JSON-RPC objects: LLM API bodies (tool calling, provider-side MCP) and
 /// A2A agent cards / REST bodies (mcp-facts.md §d.4, §d.6, §d.7), including
 /// the envelopes of their streaming events (one level down, no recursion).
+/// Every top-level key that [`classify_plain`] reads (directly or through
+/// `plain_shapes`). The outline parser (`parse::parse_values`) keeps only
+/// these members of an object that is not a JSON-RPC frame candidate, so a
+/// key read here must be listed here; `outline_and_full_parses_classify_alike`
+/// (parse.rs) checks the two against every shape classify knows.
+pub(crate) const PLAIN_KEYS: &[&str] = &[
+    "candidates",
+    "capabilities",
+    "choices",
+    "content",
+    "content_block",
+    "defaultInputModes",
+    "input",
+    "item",
+    "mcp_servers",
+    "message",
+    "messages",
+    "output",
+    "response",
+    "skills",
+    "tools",
+    "type",
+];
+
+/// Keys [`frame`] needs to see a JSON-RPC envelope: an object with one of
+/// them is parsed whole.
+pub(crate) const FRAME_KEYS: &[&str] = &["jsonrpc", "method", "result", "error"];
+
 fn classify_plain(obj: &Map<String, Value>, a: &mut Analysis) {
     plain_shapes(obj, a);
     // OpenAI Responses stream: `response.created` carries the request's

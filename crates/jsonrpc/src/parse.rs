@@ -10,7 +10,12 @@
 //! the depth limit replaced by `null`. It never recurses (explicit stack) and
 //! runs in linear time.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+
+use crate::classify::{FRAME_KEYS, PLAIN_KEYS};
 
 /// serde_json's own recursion limit (`Deserializer::disable_recursion_limit`
 /// needs a feature we do not enable).
@@ -115,6 +120,23 @@ pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> 
         }
         return out;
     }
+    if let Some(out) = parse_outlined(text, max_values) {
+        return out;
+    }
+    parse_whole(text, depth, max_values)
+}
+
+/// [`parse_values`] building every tree in full, with recovery after an
+/// error (nesting already checked).
+fn parse_whole(text: &[u8], depth: usize, max_values: usize) -> Parsed {
+    let mut out = Parsed::default();
+    let push = |out: &mut Parsed, v: Value| {
+        if out.values.len() < max_values {
+            out.values.push(v);
+        } else {
+            out.dropped += 1;
+        }
+    };
     let mut offset = 0;
     'values: while offset < text.len() {
         let rest = text.get(offset..).unwrap_or_default();
@@ -145,6 +167,214 @@ pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> 
         }
     }
     out
+}
+
+/// The fast path of [`parse_values`] for input that serde_json accepts:
+/// only what classification reads becomes a tree. An object with a key of
+/// [`FRAME_KEYS`], or an array holding one, is parsed whole (JSON-RPC
+/// messages and batches are read in full); any other object keeps only its
+/// [`PLAIN_KEYS`] members, a plain array becomes `[]` and a scalar `null`,
+/// which classify exactly as the whole value would. Building trees for
+/// REST payloads was the detector's costliest step (docs/performance.md).
+///
+/// Skipped members are still read by serde_json value by value ([`Skip`]),
+/// so whatever makes the whole parse fail (invalid UTF-8, a lone surrogate
+/// escape, a number out of range, nesting past serde_json's limit) makes
+/// this one fail too; `None` then sends the input to the whole-tree path,
+/// which reports the error and recovers what it can.
+fn parse_outlined(text: &[u8], max_values: usize) -> Option<Parsed> {
+    // One UTF-8 check for the whole body, then serde_json reads it as a
+    // `str` and skips the per-string checks (the whole parse rejects
+    // invalid UTF-8 all the same, so nothing changes but the cost).
+    let text = std::str::from_utf8(text).ok()?;
+    let mut out = Parsed::default();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Outline>();
+    loop {
+        let start = stream.byte_offset();
+        let value = match stream.next() {
+            None => return Some(out),
+            Some(Ok(Outline::Reduced(v))) => v,
+            Some(Ok(Outline::Whole)) => {
+                serde_json::from_str(text.get(start..stream.byte_offset())?).ok()?
+            }
+            Some(Err(_)) => return None,
+        };
+        if out.values.len() < max_values {
+            out.values.push(value);
+        } else {
+            out.dropped += 1;
+        }
+    }
+}
+
+/// One top-level value as the outline parse sees it.
+enum Outline {
+    /// What classification needs of it.
+    Reduced(Value),
+    /// A JSON-RPC envelope candidate: parse it whole.
+    Whole,
+}
+
+impl<'de> de::Deserialize<'de> for Outline {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OutlineVisitor)
+    }
+}
+
+/// An object key, sorted by what classification does with it.
+enum Key {
+    Frame,
+    Plain(&'static str),
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
+                Ok(if FRAME_KEYS.contains(&k) {
+                    Key::Frame
+                } else if let Some(name) = PLAIN_KEYS.iter().find(|p| **p == k) {
+                    Key::Plain(name)
+                } else {
+                    Key::Other
+                })
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Scalars stand in as `null`: classification only notes that JSON was seen.
+macro_rules! scalar_as {
+    ($out:expr; $($method:ident: $ty:ty),*) => {$(
+        fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+    )*};
+}
+
+struct OutlineVisitor;
+
+impl<'de> Visitor<'de> for OutlineVisitor {
+    type Value = Outline;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    scalar_as!(Outline::Reduced(Value::Null);
+        visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    fn visit_unit<E: de::Error>(self) -> Result<Outline, E> {
+        Ok(Outline::Reduced(Value::Null))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Outline, A::Error> {
+        let mut kept = Map::new();
+        let mut whole = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Plain(name) if !whole => {
+                    let v: Value = map.next_value()?;
+                    kept.insert(name.to_string(), v);
+                }
+                Key::Frame => {
+                    whole = true;
+                    map.next_value::<Skip>()?;
+                }
+                _ => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(if whole {
+            Outline::Whole
+        } else {
+            Outline::Reduced(Value::Object(kept))
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Outline, A::Error> {
+        let mut whole = false;
+        while let Some(FramedElement(framed)) = seq.next_element()? {
+            whole |= framed;
+        }
+        Ok(if whole {
+            Outline::Whole
+        } else {
+            Outline::Reduced(Value::Array(Vec::new()))
+        })
+    }
+}
+
+/// A value read and dropped. Unlike serde's `IgnoredAny` (which serde_json
+/// skips without checking strings, numbers or depth), every part goes
+/// through the same checks as when a `Value` is built, without allocating.
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    scalar_as!(Skip;
+        visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+}
+
+/// An array element: is it an object with a [`FRAME_KEYS`] key (a batch
+/// member candidate)?
+struct FramedElement(bool);
+
+impl<'de> de::Deserialize<'de> for FramedElement {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ElementVisitor;
+        impl<'de> Visitor<'de> for ElementVisitor {
+            type Value = FramedElement;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            scalar_as!(FramedElement(false);
+                visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+            fn visit_unit<E: de::Error>(self) -> Result<FramedElement, E> {
+                Ok(FramedElement(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FramedElement, A::Error> {
+                let mut framed = false;
+                while let Some(key) = map.next_key::<Key>()? {
+                    framed |= matches!(key, Key::Frame);
+                    map.next_value::<Skip>()?;
+                }
+                Ok(FramedElement(framed))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FramedElement, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(FramedElement(false))
+            }
+        }
+        d.deserialize_any(ElementVisitor)
+    }
 }
 
 /// Shortens an error message to one line.
@@ -610,6 +840,190 @@ mod tests {
         })
     }
 
+    #[test]
+    fn outline_fails_wherever_the_whole_parse_fails() {
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(130), "]".repeat(130));
+        let bad: Vec<Vec<u8>> = vec![
+            b"{\"x\":\"\xff\"}".to_vec(),
+            br#"{"x":"\ud800"}"#.to_vec(),
+            br#"{"x":1e400}"#.to_vec(),
+            br#"{"x":[1,2}"#.to_vec(),
+            deep.into_bytes(),
+        ];
+        for b in &bad {
+            let whole = parse_whole(b, SERDE_DEPTH, 4);
+            assert!(whole.error.is_some(), "{}", String::from_utf8_lossy(b));
+            assert!(
+                parse_outlined(b, 4).is_none(),
+                "{}",
+                String::from_utf8_lossy(b)
+            );
+            let values = parse_values(b, SERDE_DEPTH, 4);
+            assert_eq!(values.error, whole.error);
+            assert_eq!(values.values, whole.values);
+        }
+        // A surrogate pair and escapes that spell keys are fine.
+        let ok = br#"{"x":"\ud83d\ude00","\u0074ools":[{"type":"function"}]}"#;
+        let p = parse_outlined(ok, 4).unwrap();
+        assert_eq!(p.values, vec![json!({"tools":[{"type":"function"}]})]);
+    }
+
+    /// Keys and strings classification looks for, and some it does not.
+    const SHAPE_KEYS: &[&str] = &[
+        "jsonrpc",
+        "method",
+        "result",
+        "error",
+        "id",
+        "params",
+        "candidates",
+        "capabilities",
+        "choices",
+        "content",
+        "content_block",
+        "defaultInputModes",
+        "input",
+        "item",
+        "mcp_servers",
+        "message",
+        "messages",
+        "output",
+        "response",
+        "skills",
+        "tools",
+        "type",
+        "url",
+        "server_url",
+        "connector_id",
+        "tunnel_id",
+        "name",
+        "tool_calls",
+        "delta",
+        "parts",
+        "functionCall",
+        "messageId",
+        "input_schema",
+        "functionDeclarations",
+        "arguments",
+        "protocolVersion",
+        "clientInfo",
+        "serverInfo",
+        "data",
+        "items",
+        "x",
+    ];
+    const SHAPE_STRINGS: &[&str] = &[
+        "2.0",
+        "mcp",
+        "mcp_toolset",
+        "function",
+        "tool_use",
+        "function_call",
+        "mcp_tool_use",
+        "mcp_call",
+        "mcp_tool_result",
+        "mcp_list_tools",
+        "response.mcp_call.done",
+        "url",
+        "initialize",
+        "tools/list",
+        "tools/call",
+        "eth_call",
+        "https://mcp.example/mcp",
+        "x",
+    ];
+
+    fn arb_shaped() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-5i64..5).prop_map(|n| json!(n)),
+            prop::sample::select(SHAPE_STRINGS).prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(6, 96, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(SHAPE_KEYS), inner), 0..6).prop_map(
+                    |members| {
+                        Value::Object(
+                            members
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    /// Objects in the shapes classification recognises, with random parts
+    /// and random extra members, nested under each other.
+    fn arb_classified_shape() -> impl Strategy<Value = Value> {
+        let s = || prop::sample::select(SHAPE_STRINGS).prop_map(|s| json!(s));
+        let block = (s(), s(), arb_shaped())
+            .prop_map(|(t, n, v)| json!({"type": t, "name": n, "input": v, "arguments": "{}"}))
+            .boxed();
+        let tool = (
+            s(),
+            prop::sample::select(
+                &[
+                    "server_url",
+                    "connector_id",
+                    "tunnel_id",
+                    "input_schema",
+                    "functionDeclarations",
+                    "x",
+                ][..],
+            ),
+            s(),
+        )
+            .prop_map(|(t, k, v)| json!({"type": t, k: v}));
+        let templates = prop_oneof![
+            prop::collection::vec(tool, 1..3).prop_map(|t| json!({"tools": t})),
+            s().prop_map(|u| json!({"mcp_servers": [{"url": u, "name": "n"}]})),
+            prop::sample::select(&["message", "delta", "x"][..])
+                .prop_map(|k| json!({"choices": [{k: {"tool_calls": []}}]})),
+            prop::collection::vec(block.clone(), 1..3).prop_map(|b| json!({"content": b})),
+            block
+                .clone()
+                .prop_map(|b| json!({"messages": [{"content": [b]}]})),
+            (
+                prop::sample::select(&["output", "input"][..]),
+                block.clone()
+            )
+                .prop_map(|(k, b)| json!({k: [b]})),
+            Just(json!({"candidates": [{"content": {"parts": [{"functionCall": {}}]}}]})),
+            prop::sample::select(&["capabilities", "defaultInputModes", "x"][..])
+                .prop_map(|k| json!({"skills": [], k: []})),
+            Just(json!({"message": {"parts": [], "messageId": "m"}})),
+            (
+                prop::sample::select(&["item", "content_block", "response"][..]),
+                block
+            )
+                .prop_map(|(k, b)| json!({k: b})),
+            s().prop_map(|t| json!({"type": t})),
+            Just(json!({"type": "response.mcp_list_tools.completed"})),
+        ];
+        (prop::collection::vec(templates, 1..3), arb_shaped()).prop_map(|(parts, extra)| {
+            let mut obj = Map::new();
+            for p in parts.into_iter().chain(std::iter::once(extra)) {
+                if let Value::Object(m) = p {
+                    obj.extend(m);
+                }
+            }
+            Value::Object(obj)
+        })
+    }
+
+    fn classified(p: &Parsed) -> crate::Analysis {
+        let mut a = crate::Analysis::new(&crate::Limits::default());
+        for v in &p.values {
+            crate::classify::classify_value(v, &mut a);
+        }
+        a
+    }
+
     proptest! {
         #[test]
         fn recover_agrees_with_serde_on_valid_json(v in arb_json(), pretty in any::<bool>()) {
@@ -626,6 +1040,33 @@ mod tests {
             let s = serde_json::to_string(&json!({"k": v})).unwrap();
             let cut = cut.index(s.len() + 1);
             let _ = recover(&s.as_bytes()[..cut], 4);
+        }
+
+        #[test]
+        fn outline_and_full_parses_classify_alike(
+            values in prop::collection::vec(prop_oneof![arb_shaped(), arb_classified_shape(),
+                arb_classified_shape().prop_map(|v| json!({"response": v})),
+                arb_classified_shape().prop_map(|v| json!([v, {"x": 1}]))], 1..4),
+            pretty in any::<bool>(),
+            escape_keys in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            for v in &values {
+                let s = if pretty { serde_json::to_string_pretty(v) } else { serde_json::to_string(v) };
+                text.push_str(&s.unwrap());
+                text.push('\n');
+            }
+            if escape_keys {
+                // Keys spelled with escapes must be recognised all the same.
+                text = text.replace("\"method\"", "\"\\u006dethod\"").replace("\"tools\"", "\"\\u0074ools\"");
+            }
+            let text = trim_input(text.as_bytes());
+            let outlined = parse_outlined(text, 2).expect("valid JSON takes the outline path");
+            let whole = parse_whole(text, SERDE_DEPTH, 2);
+            prop_assert!(whole.error.is_none());
+            prop_assert_eq!(outlined.dropped, whole.dropped);
+            prop_assert_eq!(outlined.values.len(), whole.values.len());
+            prop_assert_eq!(classified(&outlined), classified(&whole));
         }
 
         #[test]

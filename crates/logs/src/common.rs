@@ -93,6 +93,7 @@ pub(crate) fn make_body(headers: &Headers, raw: &[u8], encoded: Encoded, max: us
         encodings: codings,
         truncated: raw.len() > max,
         decode_error: None,
+        skipped: false,
     }
 }
 

@@ -482,6 +482,7 @@ fn ndjson_records_with_base64_gzip_and_sse_bodies() {
             encodings: vec!["gzip".into()],
             truncated: false,
             decode_error: None,
+            skipped: false,
         },
     ));
     assert_eq!(got[0], want);

@@ -3,6 +3,11 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
+/// Flow tables are keyed by addresses and ports an attacker chooses:
+/// foldhash with a per-process random seed is several times cheaper than
+/// SipHash and still keeps keys unpredictable.
+type FlowHasher = foldhash::fast::RandomState;
+
 use shadowmcp_exchange::{Flow, Timestamp, Transport};
 
 use crate::flow::{flow_id, midstream_server_is_dst, TupleKey};
@@ -81,10 +86,22 @@ enum Action {
     Ignore,
 }
 
+impl Reassembler {
+    /// Memory one tracked connection costs the reassembler, buffered data
+    /// aside (bounded by `max_buffered_total`): its table slot (counted
+    /// twice, for a table that has just doubled), its idle-timer entry and
+    /// one stale timer entry. For sizing `max_conns` from a memory figure.
+    pub fn conn_state_bytes() -> usize {
+        let slot = std::mem::size_of::<(TupleKey, Conn)>() + 1;
+        let timer = std::mem::size_of::<Reverse<(i64, u64, TupleKey)>>();
+        2 * slot + 2 * timer
+    }
+}
+
 /// TCP stream reassembler for many connections. See the crate docs.
 pub struct Reassembler {
     config: ReassemblyConfig,
-    conns: HashMap<TupleKey, Conn>,
+    conns: HashMap<TupleKey, Conn, FlowHasher>,
     /// Idle deadlines, lazily refreshed: an entry may be older than its
     /// connection's real deadline, which is checked when it is popped.
     idle: BinaryHeap<Reverse<(i64, u64, TupleKey)>>,
@@ -110,7 +127,7 @@ impl Reassembler {
     pub fn new(config: ReassemblyConfig) -> Reassembler {
         Reassembler {
             config,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             idle: BinaryHeap::new(),
             lingering: VecDeque::new(),
             closed_count: 0,

@@ -70,7 +70,14 @@ fn http_object(ex: &Exchange, options: Option<&ScanOptions>) -> Value {
             );
         }
         h.insert("status".into(), json!(resp.status));
-        h.insert("length".into(), json!(resp.body.decoded_len));
+        // A skipped body was never decoded: its length on the wire is all
+        // that is known.
+        let length = if resp.body.skipped {
+            resp.body.wire_len
+        } else {
+            resp.body.decoded_len
+        };
+        h.insert("length".into(), json!(length));
         if ex.request.is_none() {
             h.insert("protocol".into(), json!(resp.version.as_str()));
         }

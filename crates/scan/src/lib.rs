@@ -21,6 +21,11 @@
 //! policy judges the named server, not the provider's API host.
 
 use std::collections::{HashMap, VecDeque};
+
+/// Flow tables are keyed by addresses and ports an attacker chooses:
+/// foldhash with a per-process random seed is several times cheaper than
+/// SipHash and still keeps keys unpredictable.
+type FlowHasher = foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use shadowmcp_detect::{Confidence, Detection, Detector};
@@ -135,7 +140,7 @@ pub struct Scanner {
     detector: Arc<Detector>,
     policy: Arc<Policy>,
     options: ScanOptions,
-    open: HashMap<u64, OpenStream>,
+    open: HashMap<u64, OpenStream, FlowHasher>,
     open_order: VecDeque<u64>,
     sessions: HashMap<(String, String), SessionFacts>,
     session_order: VecDeque<(String, String)>,
@@ -148,7 +153,7 @@ impl Scanner {
             detector,
             policy,
             options,
-            open: HashMap::new(),
+            open: HashMap::default(),
             open_order: VecDeque::new(),
             sessions: HashMap::new(),
             session_order: VecDeque::new(),
