@@ -195,6 +195,8 @@ impl Read for Input {
 /// ```
 pub struct CaptureReader {
     input: String,
+    /// Set when the capture is a plain (uncompressed) file opened by path.
+    path: Option<String>,
     format: CaptureFormat,
     gzip: bool,
     max_block_size: usize,
@@ -262,7 +264,19 @@ impl CaptureReader {
             input: path.to_string(),
             source,
         })?;
-        CaptureReader::from_reader_with(path, file, config)
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let mut reader = CaptureReader::from_reader_with(path, file, config)?;
+        if regular && !reader.gzip {
+            reader.path = Some(path.to_string());
+        }
+        Ok(reader)
+    }
+
+    /// The path of a plain capture file, which can be opened again and read
+    /// independently (several readers of one file); `None` for standard
+    /// input, gzip-compressed captures and other readers.
+    pub fn reopenable_path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// Reads a capture from any reader; `name` is used in errors.
@@ -424,6 +438,7 @@ impl CaptureReader {
         })?;
         Ok(CaptureReader {
             input,
+            path: None,
             format,
             gzip,
             max_block_size: config.max_block_size,

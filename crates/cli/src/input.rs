@@ -37,7 +37,7 @@ pub fn parse_input_format(s: &str) -> Result<InputFormat, String> {
 
 /// An opened input.
 pub enum Input {
-    Capture(CaptureReader),
+    Capture(Box<CaptureReader>),
     Log {
         name: String,
         reader: Box<dyn BufRead + Send>,
@@ -103,10 +103,18 @@ pub fn open_input(
             is_capture_magic(&head) || is_capture_magic(&gzip_prefix(&head))
         }
     };
+    if is_capture && name != "-" {
+        // Opened again by path: a plain capture file can then be read by
+        // every worker on its own (engine::process_capture_sharded).
+        drop(raw);
+        return CaptureReader::open_with(name, config.reader.clone())
+            .map(|r| Input::Capture(Box::new(r)))
+            .map_err(|e| e.to_string());
+    }
     let rest: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(raw));
     if is_capture {
         CaptureReader::from_reader_with(name, rest, config.reader.clone())
-            .map(Input::Capture)
+            .map(|r| Input::Capture(Box::new(r)))
             .map_err(|e| e.to_string())
     } else {
         Ok(Input::Log {
@@ -164,7 +172,7 @@ pub fn process_input(
     warn: &mut dyn FnMut(String),
 ) -> Result<Outcome, String> {
     match input {
-        Input::Capture(reader) => shadowmcp_engine::process_reader(reader, config, sink)
+        Input::Capture(reader) => shadowmcp_engine::process_reader(*reader, config, sink)
             .map(|r| Outcome::Capture(Box::new(r)))
             .map_err(|e| e.to_string()),
         Input::Log {

@@ -222,7 +222,7 @@ pub fn run(args: Args) -> u8 {
                         .and_then(|m| progress_bar(m.len()))
                 };
                 run.set_progress(bar.clone());
-                let result = run.input(reader);
+                let result = run.input(*reader);
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }

@@ -133,24 +133,45 @@ fn truncated_capture_processes_every_complete_packet_and_exits_3() {
 
 #[test]
 fn reads_standard_input() {
-    let data = std::fs::read(fixture("pcap/real/py-streamable-json.pcap")).unwrap();
-    let mut child = bin()
-        .args(["scan", "-q", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&data).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success());
-    let from_pipe = json_lines(&o);
-    let from_file = json_lines(&run(&[
-        "scan",
-        "-q",
-        &fixture("pcap/real/py-streamable-json.pcap"),
-    ]));
-    assert_eq!(from_pipe.len(), from_file.len());
-    assert!(!from_pipe.is_empty());
+    // A pipe is read once, by a reader thread that hands segments to the
+    // workers; a file is read by every worker on its own. Same events.
+    for capture in [
+        "pcap/real/py-streamable-json.pcap",
+        "pcap/real/py-legacy-sse.pcap",
+    ] {
+        let data = std::fs::read(fixture(capture)).unwrap();
+        for threads in ["1", "2"] {
+            let mut child = bin()
+                .args(["scan", "-q", "--sort", "--threads", threads, "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(&data).unwrap();
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success());
+            let strip = |events: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+                events
+                    .into_iter()
+                    .map(|mut e| {
+                        e["mcp"]["input"] = serde_json::Value::Null;
+                        e
+                    })
+                    .collect()
+            };
+            let from_pipe = strip(json_lines(&o));
+            let from_file = strip(json_lines(&run(&[
+                "scan",
+                "-q",
+                "--sort",
+                "--threads",
+                "2",
+                &fixture(capture),
+            ])));
+            assert!(!from_pipe.is_empty());
+            assert_eq!(from_pipe, from_file, "{capture} with {threads} threads");
+        }
+    }
 }
 
 #[test]

@@ -116,6 +116,12 @@ pub trait PacketSource {
     fn drops(&mut self) -> Option<(u64, u64)> {
         None
     }
+    /// A file that each worker can open and read on its own (see
+    /// [`process_capture_sharded`]); `None` when the source can be read
+    /// only once.
+    fn reopenable_path(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl PacketSource for CaptureReader {
@@ -132,6 +138,10 @@ impl PacketSource for CaptureReader {
 
     fn stats(&self) -> ReaderStats {
         CaptureReader::stats(self).clone()
+    }
+
+    fn reopenable_path(&self) -> Option<&str> {
+        CaptureReader::reopenable_path(self)
     }
 }
 
@@ -297,16 +307,18 @@ where
     W: FnMut(H::Output) + Send,
 {
     let workers = shard.workers.max(1);
+    if workers > 1 {
+        if let Some(path) = source.reopenable_path().map(str::to_string) {
+            drop(source);
+            return process_file_sharded(&path, config, workers, make_handler, output);
+        }
+    }
     let input = source.input().to_string();
     let mut decoder = PacketDecoder::new(config.decoder.clone());
     let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * shard.queue_batches.max(1));
     // The connection and memory caps are for the whole run: each worker
     // gets its share.
-    let mut worker_config = config.clone();
-    let r = &mut worker_config.reassembly;
-    r.max_conns = r.max_conns.div_ceil(workers).max(1);
-    r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
-    let worker_config = &worker_config;
+    let worker_config = &worker_share(config, workers);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut output = output;
@@ -409,27 +421,195 @@ where
     })
 }
 
+/// The caps of a run shared out over `workers` workers.
+fn worker_share(config: &CaptureConfig, workers: usize) -> CaptureConfig {
+    let mut c = config.clone();
+    let r = &mut c.reassembly;
+    r.max_conns = r.max_conns.div_ceil(workers).max(1);
+    r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
+    c
+}
+
+/// [`process_capture_sharded`] for a plain capture file: every worker opens
+/// and reads the file itself and keeps the packets of its own address
+/// pairs. Reading and decoding are cheap next to reassembly, HTTP and
+/// detection, and this way no thread copies payloads for others or feeds
+/// them through channels (the reader thread had become the bottleneck).
+/// Clocks tick from the same packet times in every worker, so the records
+/// are those of the single-reader path. Worker 0 reports the reader and
+/// decoder figures.
+fn process_file_sharded<H, M, W>(
+    path: &str,
+    config: &CaptureConfig,
+    workers: usize,
+    make_handler: M,
+    output: W,
+) -> Result<CaptureReport, CaptureError>
+where
+    H: RecordHandler,
+    M: Fn(usize) -> H + Sync,
+    W: FnMut(H::Output) + Send,
+{
+    let worker_config = &worker_share(config, workers);
+    let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * 8);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut output = output;
+            for batch in out_rx {
+                for item in batch {
+                    output(item);
+                }
+            }
+        });
+        let handles: Vec<_> = (0..workers)
+            .map(|index| {
+                let out = out_tx.clone();
+                let make_handler = &make_handler;
+                scope.spawn(move || {
+                    read_own_share(
+                        path,
+                        config,
+                        worker_config,
+                        workers,
+                        index,
+                        make_handler(index),
+                        out,
+                    )
+                })
+            })
+            .collect();
+        drop(out_tx);
+        let mut report = CaptureReport {
+            input: path.to_string(),
+            ..CaptureReport::default()
+        };
+        let mut failure = None;
+        for (index, h) in handles.into_iter().enumerate() {
+            let part = match h.join() {
+                Ok(part) => part,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            match part {
+                Ok(part) => {
+                    if index == 0 {
+                        report.reader = part.reader;
+                        report.decode = part.decode;
+                        report.truncated = part.truncated;
+                    }
+                    report.reassembly.merge(&part.reassembly);
+                    report.http.merge(&part.http);
+                    report.records += part.records;
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Err(panic) = writer.join() {
+            std::panic::resume_unwind(panic);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    })
+}
+
+/// One worker of [`process_file_sharded`].
+fn read_own_share<H: RecordHandler>(
+    path: &str,
+    config: &CaptureConfig,
+    worker_config: &CaptureConfig,
+    workers: usize,
+    index: usize,
+    mut handler: H,
+    out: Sender<Vec<H::Output>>,
+) -> Result<CaptureReport, CaptureError> {
+    let mut source = CaptureReader::open_with(path, config.reader.clone())?;
+    let mut decoder = PacketDecoder::new(config.decoder.clone());
+    let mut worker = FlowWorker::new(worker_config, path);
+    let mut report = CaptureReport {
+        input: path.to_string(),
+        ..CaptureReport::default()
+    };
+    let mut clock = Clock::default();
+    let mut outputs = Vec::new();
+    let mut hand_over =
+        |worker: &mut FlowWorker, outputs: &mut Vec<H::Output>, records: &mut u64| {
+            *records += worker.drain(&mut |r| handler.on_record(r, outputs));
+            if !outputs.is_empty() {
+                // The writer only stops when every sender is gone.
+                let _ = out.send(std::mem::take(outputs));
+            }
+        };
+    let mut records = 0u64;
+    loop {
+        let now = match PacketSource::next(&mut source) {
+            Ok(Next::Packet(packet)) => {
+                if let Some(tcp) = decoder.decode(&packet) {
+                    if shard_of(tcp.src, tcp.dst, workers) == index {
+                        worker.segment(&tcp);
+                    }
+                }
+                packet.ts
+            }
+            Ok(Next::Idle(now)) => now,
+            Ok(Next::End) => break,
+            Err(e) if !e.is_fatal() => {
+                report.truncated = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if clock.due(now) {
+            worker.advance(now);
+            if index == 0 {
+                observe_reader(config, &mut source, &decoder, &mut report);
+            }
+            observe_worker(config, path, index, &worker);
+        }
+        hand_over(&mut worker, &mut outputs, &mut records);
+    }
+    decoder.finish();
+    worker.finish();
+    hand_over(&mut worker, &mut outputs, &mut records);
+    if index == 0 {
+        observe_reader(config, &mut source, &decoder, &mut report);
+    }
+    observe_worker(config, path, index, &worker);
+    let (reassembly, http) = worker.stats();
+    report.reader = PacketSource::stats(&source);
+    report.decode = decoder.stats().clone();
+    report.reassembly = reassembly;
+    report.http = http;
+    report.records = records;
+    Ok(report)
+}
+
 /// Both directions and every connection between two hosts land on the same
 /// worker.
 fn shard_of(a: SocketAddr, b: SocketAddr, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let (x, y) = (a.ip(), b.ip());
-    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &byte in bytes {
-            h = (h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    // Every worker computes this for every packet when workers read the
+    // file themselves: one multiply per address, not one per byte.
+    let fold = |ip: std::net::IpAddr| -> u64 {
+        match ip {
+            std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                (bits as u64) ^ ((bits >> 64) as u64).rotate_left(17)
+            }
         }
     };
-    for ip in [lo, hi] {
-        match ip {
-            std::net::IpAddr::V4(v4) => eat(&v4.octets()),
-            std::net::IpAddr::V6(v6) => eat(&v6.octets()),
-        }
-    }
-    (h % workers as u64) as usize
+    let (x, y) = (fold(a.ip()), fold(b.ip()));
+    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+    let mixed = (lo.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hi)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        .rotate_left(29);
+    // Multiply-shift range reduction: no division.
+    ((u128::from(mixed) * workers as u128) >> 64) as usize
 }
 
 enum WorkerMsg {
