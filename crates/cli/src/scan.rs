@@ -125,6 +125,12 @@ pub struct EngineArgs {
     /// "Shortcuts"); custom rules that match arbitrary body text need this.
     #[arg(long)]
     pub inspect_all_bodies: bool,
+    /// NSS key log (SSLKEYLOGFILE format) with the secrets of TLS connections in
+    /// the input: they are decrypted and their HTTP/1.x or HTTP/2 scanned like
+    /// plaintext. Repeatable. Without keys, TLS connections still show their
+    /// server name (SNI). Bad lines are reported and skipped.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
 }
 
 /// The built detector and policy.
@@ -161,12 +167,41 @@ impl EngineArgs {
         capture.reassembly.max_conns = self.max_flows.min(by_memory).max(1);
         capture.reassembly.max_buffered_total = self.max_stream_memory;
         capture.reassembly.idle_timeout = std::time::Duration::from_secs(self.flow_timeout.max(1));
+        capture.http2 = shadowmcp_engine::Http2Config::from_http1(&capture.http1);
+        if !self.keylog.is_empty() {
+            capture.tls.keylog = Some(Arc::new(load_keylogs(&self.keylog)?));
+        }
         Ok(Setup {
             detector: Arc::new(detector),
             policy: Arc::new(policy),
             capture,
         })
     }
+}
+
+/// Reads every key log into one. An unreadable file is an error; bad lines
+/// are warnings (the first few each, then a count), never fatal.
+fn load_keylogs(paths: &[PathBuf]) -> Result<shadowmcp_engine::KeyLog, String> {
+    const SHOWN: usize = 3;
+    let mut log = shadowmcp_engine::KeyLog::default();
+    for path in paths {
+        let name = path.display();
+        let bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read key log: {e}"))?;
+        let errors = log.add_bytes(&bytes);
+        for e in errors.iter().take(SHOWN) {
+            crate::warning(format!("{name}: {e} (skipped)"));
+        }
+        if errors.len() > SHOWN {
+            crate::warning(format!(
+                "{name}: {} more key log lines skipped",
+                errors.len() - SHOWN
+            ));
+        }
+    }
+    if log.is_empty() {
+        crate::warning("the key logs hold no usable secret: TLS is not decrypted");
+    }
+    Ok(log)
 }
 
 fn lint_summary(errs: &[impl std::fmt::Display]) -> String {
@@ -511,6 +546,7 @@ impl<'a> ScanRun<'a> {
                 t.flows_evicted += report.reassembly.evictions;
                 t.kernel_drops += report.kernel_drops;
                 t.interface_drops += report.interface_drops;
+                t.tls.merge(&report.tls);
                 if let Some(w) = report.truncated {
                     warning(w);
                     self.code = self.code.max(exit::TRUNCATED);
@@ -672,6 +708,7 @@ struct Totals {
     flows_evicted: u64,
     kernel_drops: u64,
     interface_drops: u64,
+    tls: shadowmcp_engine::TlsStats,
 }
 
 fn print_summary(t: &Totals, s: &ScanStats) {
@@ -689,6 +726,24 @@ fn print_summary(t: &Totals, s: &ScanStats) {
         eprintln!(
             "shadowmcp: {} connections evicted to stay within --max-flows / --max-flow-memory / --max-stream-memory",
             t.flows_evicted
+        );
+    }
+    if t.tls.records > 0 {
+        let issues: Vec<String> = t
+            .tls
+            .issues()
+            .map(|(kind, n)| format!("{} {n}", kind.as_str()))
+            .collect();
+        eprintln!(
+            "shadowmcp: TLS: {} records, {} decrypted, {} not decrypted{}",
+            t.tls.records,
+            t.tls.records_decrypted,
+            t.tls.records_not_decrypted,
+            if issues.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", issues.join(", "))
+            }
         );
     }
     if t.kernel_drops + t.interface_drops > 0 {

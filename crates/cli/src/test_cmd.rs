@@ -39,6 +39,10 @@ struct Case {
     /// `--input-format` for the input (default: from its content).
     #[serde(default)]
     input_format: Option<String>,
+    /// NSS key log for the input's TLS connections, relative to the case
+    /// file (`--keylog`).
+    #[serde(default)]
+    keylog: Option<String>,
     #[serde(default)]
     description: Option<String>,
     expect: Expect,
@@ -180,12 +184,23 @@ fn run_case(path: &Path, setup: &crate::scan::Setup) -> Result<(Vec<String>, Vec
         Some(f) => parse_input_format(f)?,
         None => InputFormat::Auto,
     };
-    let opened = open_input(input, format, &setup.capture)?;
+    let mut capture = setup.capture.clone();
+    if let Some(k) = &case.keylog {
+        let path = base.join(k);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("{}: cannot read key log: {e}", path.display()))?;
+        let (log, errors) = shadowmcp_engine::KeyLog::parse_bytes(&bytes);
+        if let Some(e) = errors.first() {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        capture.tls.keylog = Some(std::sync::Arc::new(log));
+    }
+    let opened = open_input(input, format, &capture)?;
     let mut events = Vec::new();
     let mut warnings = 0usize;
     process_input(
         opened,
-        &setup.capture,
+        &capture,
         &mut |record| scanner.on_record(&record, &mut events),
         &mut |_| warnings += 1,
     )?;

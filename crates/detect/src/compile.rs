@@ -55,6 +55,7 @@ pub(crate) enum CField {
     AnalyzerSignal,
     KnownServer,
     KnownEndpoint,
+    TlsSni,
 }
 
 #[derive(Debug)]
@@ -113,7 +114,7 @@ pub(crate) mod layer {
 fn layers_of(cond: &Condition) -> u8 {
     cond.matchers().iter().fold(0, |acc, m| {
         acc | match m.field {
-            Field::Host | Field::KnownServer => layer::HOST,
+            Field::Host | Field::KnownServer | Field::TlsSni => layer::HOST,
             Field::KnownEndpoint => layer::HOST | layer::PATH,
             Field::Path => layer::PATH,
             Field::HttpMethod => 0,
@@ -361,6 +362,7 @@ fn compile_test(
         }
         Field::KnownServer => CField::KnownServer,
         Field::KnownEndpoint => CField::KnownEndpoint,
+        Field::TlsSni => CField::TlsSni,
     };
     let bytes = |l: &Vec<String>| l.iter().map(|s| s.as_bytes().to_vec()).collect();
     let regex = |pattern: &str, nocase: bool| {

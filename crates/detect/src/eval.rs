@@ -13,6 +13,7 @@ use crate::{rank, transport, Detection, Detector, RuleMatch};
 /// Everything rules can look at, extracted once per call.
 struct Ctx<'a> {
     host: Option<String>,
+    sni: Option<String>,
     path: Option<&'a [u8]>,
     full_path: &'a str,
     method: Option<&'a [u8]>,
@@ -129,6 +130,11 @@ pub(crate) fn inspect(
 
     let mut ctx = Ctx {
         host,
+        sni: ex
+            .tls
+            .as_ref()
+            .and_then(|t| t.sni.as_deref())
+            .map(|s| s.trim_end_matches('.').to_ascii_lowercase()),
         path,
         full_path,
         method: req.map(|r| r.method.as_bytes()),
@@ -538,6 +544,13 @@ fn values<'a>(t: &'a CTest, ctx: &'a Ctx<'a>, event: Option<usize>) -> Vec<Optio
             .into_iter()
             .collect(),
         CField::Path => ctx.path.map(b).into_iter().collect(),
+        CField::TlsSni => ctx
+            .sni
+            .as_deref()
+            .map(str::as_bytes)
+            .map(b)
+            .into_iter()
+            .collect(),
         CField::HttpMethod => ctx.method.map(b).into_iter().collect(),
         CField::RequestHeader(n) => header_values(ctx.req_headers, n, ctx.header_cap),
         CField::ResponseHeader(n) => header_values(ctx.resp_headers, n, ctx.header_cap),

@@ -11,9 +11,9 @@ use shadowmcp_rules::RulePack;
 fn every_default_rule_is_covered_by_a_positive_test() {
     // Keep this list in step with the tests below: a new rule needs a test.
     let tested = [
-        1001, 1002, 1003, 1010, 1011, 1012, 1020, 1021, 2001, 2002, 2003, 2004, 2005, 2010, 2011,
-        3001, 3002, 3003, 3004, 3101, 3102, 3103, 4001, 4002, 4003, 4004, 4101, 4102, 5001, 5002,
-        5101, 5102, 5103,
+        1001, 1002, 1003, 1004, 1010, 1011, 1012, 1020, 1021, 2001, 2002, 2003, 2004, 2005, 2010,
+        2011, 3001, 3002, 3003, 3004, 3101, 3102, 3103, 4001, 4002, 4003, 4004, 4101, 4102, 5001,
+        5002, 5101, 5102, 5103,
     ];
     let mut ids: Vec<u32> = RulePack::default_pack()
         .rules()
@@ -48,6 +48,40 @@ fn r1001_mcp_host_label() {
         let d = inspect(&exchange(Some(req("GET", host, "/x", &[], b"")), None));
         assert!(!d.is_mcp(), "{host}: {d:?}");
     }
+}
+
+#[test]
+fn r1004_tls_server_name_of_a_known_server_when_nothing_was_decrypted() {
+    use shadowmcp_exchange::TlsInfo;
+    let tls = |sni: &str| TlsInfo {
+        sni: Some(sni.into()),
+        version: Some("TLSv1.3".into()),
+        ..TlsInfo::default()
+    };
+    // Handshake only: the SNI names a catalog host.
+    let mut ex = exchange(None, None);
+    ex.tls = Some(tls("mcp.asana.com"));
+    let d = inspect(&ex);
+    assert!(has(&d, 1004) && has(&d, 1002), "{:?}", ids(&d));
+    assert_eq!(d.confidence, Some(Confidence::Medium));
+    // Any other name: nothing.
+    ex.tls = Some(tls("www.example.com"));
+    assert!(!inspect(&ex).is_mcp());
+    // No SNI (or ECH without a catalog public name): nothing.
+    ex.tls = Some(TlsInfo::default());
+    assert!(!inspect(&ex).is_mcp());
+    // Decrypted: judged on the HTTP exchange, as plaintext would be.
+    let mut ex = exchange(
+        Some(req("GET", "mcp.asana.com", "/", &[], b"")),
+        Some(resp(
+            200,
+            &[("Content-Type", "text/html")],
+            b"<html></html>",
+        )),
+    );
+    ex.tls = Some(tls("mcp.asana.com"));
+    let d = inspect(&ex);
+    assert!(!has(&d, 1004), "{:?}", ids(&d));
 }
 
 #[test]

@@ -20,11 +20,6 @@
 //! capture time broadcast to every worker. Only their interleaving differs.
 
 use std::collections::HashMap;
-
-/// Flow tables are keyed by addresses and ports an attacker chooses:
-/// foldhash with a per-process random seed is several times cheaper than
-/// SipHash and still keeps keys unpredictable.
-type FlowHasher = foldhash::fast::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -34,14 +29,22 @@ use shadowmcp_capture::{
     ReaderStats, TcpPacket,
 };
 
+mod app;
 #[cfg(feature = "live")]
 pub mod live;
 use shadowmcp_exchange::{Flow, Origin, Record, Timestamp};
-use shadowmcp_http1::{Connection, ExchangeIds, Http1Config, Http1Stats};
+use shadowmcp_http1::{Connection, Http1Config, Http1Stats};
+pub use shadowmcp_http2::{Http2Config, Http2Stats};
 use shadowmcp_reassembly::{
     ConnId, Reassembler, ReassemblyConfig, ReassemblyStats, Segment, StreamEvent, StreamSink,
     TcpFlags,
 };
+pub use shadowmcp_tls::{KeyLog, TlsConfig, TlsStats};
+
+/// Flow tables are keyed by addresses and ports an attacker chooses:
+/// foldhash with a per-process random seed is several times cheaper than
+/// SipHash and still keeps keys unpredictable.
+type FlowHasher = foldhash::fast::RandomState;
 
 /// Every limit of the capture path, each with its layer's documented
 /// default, and who to tell about progress.
@@ -51,6 +54,11 @@ pub struct CaptureConfig {
     pub decoder: DecoderConfig,
     pub reassembly: ReassemblyConfig,
     pub http1: Http1Config,
+    /// HTTP/2 limits (prior knowledge, or `h2` inside decrypted TLS).
+    pub http2: Http2Config,
+    /// TLS limits and the key log that decrypts connections (`None`:
+    /// handshake metadata only).
+    pub tls: TlsConfig,
     pub observer: Option<ObserverHandle>,
 }
 
@@ -160,6 +168,9 @@ pub struct CaptureReport {
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
     pub http: Http1Stats,
+    /// TLS connections: handshakes, records decrypted and not (by reason).
+    pub tls: TlsStats,
+    pub http2: Http2Stats,
     /// Records produced.
     pub records: u64,
     /// Set when the capture ended mid-packet: every complete packet before
@@ -258,6 +269,7 @@ pub fn process_source<S: PacketSource>(
     report.decode = decoder.stats().clone();
     report.reassembly = reassembly;
     report.http = http;
+    (report.tls, report.http2) = worker.app_stats();
     Ok(report)
 }
 
@@ -403,13 +415,15 @@ where
         report.reader = source.stats();
         report.decode = decoder.stats().clone();
         for h in handles {
-            let (reassembly, http, records) = match h.join() {
-                Ok(stats) => stats,
+            let totals = match h.join() {
+                Ok(totals) => totals,
                 Err(panic) => std::panic::resume_unwind(panic),
             };
-            report.reassembly.merge(&reassembly);
-            report.http.merge(&http);
-            report.records += records;
+            report.reassembly.merge(&totals.reassembly);
+            report.http.merge(&totals.http);
+            report.tls.merge(&totals.tls);
+            report.http2.merge(&totals.http2);
+            report.records += totals.records;
         }
         if let Err(panic) = writer.join() {
             std::panic::resume_unwind(panic);
@@ -498,6 +512,8 @@ where
                     }
                     report.reassembly.merge(&part.reassembly);
                     report.http.merge(&part.http);
+                    report.tls.merge(&part.tls);
+                    report.http2.merge(&part.http2);
                     report.records += part.records;
                 }
                 Err(e) => {
@@ -582,6 +598,7 @@ fn read_own_share<H: RecordHandler>(
     report.decode = decoder.stats().clone();
     report.reassembly = reassembly;
     report.http = http;
+    (report.tls, report.http2) = worker.app_stats();
     report.records = records;
     Ok(report)
 }
@@ -676,7 +693,7 @@ fn run_worker<H: RecordHandler>(
     mut handler: H,
     out: Sender<Vec<H::Output>>,
     recycle: Sender<SegmentBatch>,
-) -> (ReassemblyStats, Http1Stats, u64) {
+) -> WorkerTotals {
     let mut worker = FlowWorker::new(config, input);
     let mut records = 0u64;
     let mut outputs = Vec::new();
@@ -721,7 +738,23 @@ fn run_worker<H: RecordHandler>(
     hand_over(&mut worker, &mut outputs);
     observe_worker(config, input, index, &worker);
     let (reassembly, http) = worker.stats();
-    (reassembly, http, records)
+    let (tls, http2) = worker.app_stats();
+    WorkerTotals {
+        reassembly,
+        http,
+        tls,
+        http2,
+        records,
+    }
+}
+
+/// What one worker of the reader-thread path processed.
+struct WorkerTotals {
+    reassembly: ReassemblyStats,
+    http: Http1Stats,
+    tls: TlsStats,
+    http2: Http2Stats,
+    records: u64,
 }
 
 /// When to run idle timeouts: once per second of capture time, so the scan
@@ -757,12 +790,18 @@ impl FlowWorker {
             http: HttpStage {
                 conns: HashMap::default(),
                 opened: HashMap::default(),
-                config: Arc::new(config.http1.clone()),
+                setup: app::AppSetup {
+                    http1: Arc::new(config.http1.clone()),
+                    http2: Arc::new(config.http2.clone()),
+                    tls: config.tls.clone(),
+                },
                 input: input.to_string(),
                 packet_number: 0,
                 last_ts: Timestamp::default(),
                 out: Vec::new(),
                 closed_stats: Http1Stats::default(),
+                closed_tls: TlsStats::default(),
+                closed_http2: Http2Stats::default(),
             },
         }
     }
@@ -808,21 +847,38 @@ impl FlowWorker {
     fn stats(&self) -> (ReassemblyStats, Http1Stats) {
         let mut http = self.http.closed_stats.clone();
         for conn in self.http.conns.values() {
-            http.merge(conn.stats());
+            if let Some(s) = conn.http1_stats() {
+                http.merge(s);
+            }
         }
         (self.reassembler.stats(), http)
     }
+
+    /// TLS and HTTP/2 figures of every connection so far.
+    fn app_stats(&self) -> (TlsStats, Http2Stats) {
+        let mut tls = self.http.closed_tls.clone();
+        let mut http2 = self.http.closed_http2.clone();
+        for conn in self.http.conns.values() {
+            if let Some(t) = conn.tls() {
+                tls.merge(t.stats());
+            }
+            if let Some(h) = conn.http2() {
+                http2.merge(h.stats());
+            }
+        }
+        (tls, http2)
+    }
 }
 
-/// One HTTP/1 parser per reassembled connection, made when the connection
-/// first carries data: a SYN flood's half-open connections cost only their
-/// reassembly state.
+/// One application parser per reassembled connection (HTTP/1, HTTP/2 or
+/// TLS, see [`app`]), made when the connection first carries data: a SYN
+/// flood's half-open connections cost only their reassembly state.
 struct HttpStage {
-    conns: HashMap<ConnId, Connection, FlowHasher>,
+    conns: HashMap<ConnId, app::AppConn, FlowHasher>,
     /// Connections opened that have carried no data yet: flow, mid-stream
     /// pickup, position of the packet that opened it.
     opened: HashMap<ConnId, (Flow, bool, u64), FlowHasher>,
-    config: Arc<Http1Config>,
+    setup: app::AppSetup,
     input: String,
     packet_number: u64,
     /// Capture time of the segment being processed (events without their
@@ -831,6 +887,8 @@ struct HttpStage {
     out: Vec<Record>,
     /// Statistics of connections already closed.
     closed_stats: Http1Stats,
+    closed_tls: TlsStats,
+    closed_http2: Http2Stats,
 }
 
 fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction {
@@ -841,19 +899,31 @@ fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction 
 }
 
 impl HttpStage {
-    /// The parser of `conn`, made on its first data.
-    fn conn(&mut self, conn: ConnId) -> Option<&mut Connection> {
+    /// The parser of `conn`, made on its first data (`first`, travelling
+    /// in `dir`), which tells which protocol it speaks; and the setup the
+    /// parsers share.
+    fn conn(
+        &mut self,
+        conn: ConnId,
+        dir: shadowmcp_http1::Direction,
+        first: &[u8],
+    ) -> Option<(&mut app::AppConn, &app::AppSetup)> {
         if !self.conns.contains_key(&conn) {
             let (flow, midstream, position) = self.opened.remove(&conn)?;
             let origin = Origin {
                 input: self.input.clone(),
                 position,
             };
-            let ids = ExchangeIds::for_flow(flow.id);
-            let c = Connection::new(flow, origin, midstream, self.config.clone(), ids);
+            let start = app::ConnStart {
+                flow,
+                origin,
+                midstream,
+            };
+            let c = app::AppConn::new(&self.setup, start, dir, first);
             self.conns.insert(conn, c);
         }
-        self.conns.get_mut(&conn)
+        let setup = &self.setup;
+        self.conns.get_mut(&conn).map(|c| (c, setup))
     }
 }
 
@@ -877,16 +947,16 @@ impl StreamSink for HttpStage {
             } => {
                 let position = self.packet_number;
                 let mut out = std::mem::take(&mut self.out);
-                if let Some(c) = self.conn(conn) {
+                if let Some((c, setup)) = self.conn(conn, http_dir(dir), data) {
                     c.set_position(position);
-                    c.on_data(http_dir(dir), ts, data, &mut out);
+                    c.on_data(setup, http_dir(dir), ts, data, &mut out);
                 }
                 self.out = out;
             }
             StreamEvent::Gap { conn, dir, len } => {
                 let mut out = std::mem::take(&mut self.out);
-                if let Some(c) = self.conn(conn) {
-                    c.on_gap(http_dir(dir), len, &mut out);
+                if let Some((c, setup)) = self.conn(conn, http_dir(dir), &[]) {
+                    c.on_gap(setup, http_dir(dir), len, &mut out);
                 }
                 self.out = out;
             }
@@ -898,8 +968,16 @@ impl StreamSink for HttpStage {
             StreamEvent::Closed { conn, ts, .. } => {
                 self.opened.remove(&conn);
                 if let Some(mut c) = self.conns.remove(&conn) {
-                    c.on_close(ts, &mut self.out);
-                    self.closed_stats.merge(c.stats());
+                    c.on_close(&self.setup, ts, &mut self.out);
+                    if let Some(s) = c.http1_stats() {
+                        self.closed_stats.merge(s);
+                    }
+                    if let Some(t) = c.tls() {
+                        self.closed_tls.merge(t.stats());
+                    }
+                    if let Some(h) = c.http2() {
+                        self.closed_http2.merge(h.stats());
+                    }
                 }
             }
         }

@@ -365,8 +365,13 @@ impl Exchange {
         self.request_ts.or(self.response_ts)
     }
 
+    /// The request's host; for a TLS connection whose traffic was not
+    /// decrypted (no request), the server name of its ClientHello.
     pub fn host(&self) -> Option<&str> {
-        self.request.as_ref().and_then(Request::host)
+        match &self.request {
+            Some(r) => r.host(),
+            None => self.tls.as_ref().and_then(|t| t.sni.as_deref()),
+        }
     }
 
     /// Hostname without port, lower-cased.

@@ -68,6 +68,8 @@ pub enum Field {
     KnownServer,
     /// Vendor of the catalog entry whose host and endpoint path both match.
     KnownEndpoint,
+    /// Server name the client sent in its TLS ClientHello (SNI), lower-cased.
+    TlsSni,
 }
 
 impl Field {
@@ -95,6 +97,7 @@ impl Field {
             "analyzer_signal" => Field::AnalyzerSignal,
             "known_server" => Field::KnownServer,
             "known_endpoint" => Field::KnownEndpoint,
+            "tls_sni" => Field::TlsSni,
             _ => return None,
         })
     }
@@ -125,6 +128,7 @@ impl Field {
             Field::AnalyzerSignal => "analyzer_signal".into(),
             Field::KnownServer => "known_server".into(),
             Field::KnownEndpoint => "known_endpoint".into(),
+            Field::TlsSni => "tls_sni".into(),
         }
     }
 }

@@ -39,9 +39,28 @@ fn common(ex: &Exchange, ts: Option<Timestamp>, event_type: &str) -> Map<String,
     insert_addresses(&mut o, ex);
     let app_proto = match ex.http_version() {
         Some(HttpVersion::Http2) => "http2",
+        None if ex.tls.is_some() => "tls",
         _ => "http",
     };
     o.insert("app_proto".into(), json!(app_proto));
+    if let Some(tls) = &ex.tls {
+        // Suricata's `tls` object (sni, version), plus what the handshake
+        // said about ALPN and Encrypted Client Hello.
+        let mut t = Map::new();
+        if let Some(sni) = &tls.sni {
+            t.insert("sni".into(), json!(sni));
+        }
+        if let Some(version) = &tls.version {
+            t.insert("version".into(), json!(version));
+        }
+        if !tls.alpn.is_empty() {
+            t.insert("alpn".into(), json!(tls.alpn));
+        }
+        if tls.ech {
+            t.insert("ech".into(), json!(true));
+        }
+        o.insert("tls".into(), Value::Object(t));
+    }
     o
 }
 
@@ -129,7 +148,9 @@ pub fn alert_event(cx: &AlertContext<'_>) -> Value {
             }),
         );
     }
-    o.insert("http".into(), http_object(ex, Some(cx.options)));
+    if ex.request.is_some() || ex.response.is_some() {
+        o.insert("http".into(), http_object(ex, Some(cx.options)));
+    }
 
     let mut m = Map::new();
     m.insert("verdict".into(), json!(cx.decision.verdict.as_str()));

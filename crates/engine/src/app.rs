@@ -1,0 +1,358 @@
+//! The application protocol of one reassembled connection, decided on its
+//! first bytes: TLS (metadata always; plaintext through the HTTP parsers
+//! when a key log holds the connection's secrets), HTTP/2 with prior
+//! knowledge (the client preface), or HTTP/1.x.
+
+use std::sync::Arc;
+
+use shadowmcp_exchange::{Exchange, Flow, Origin, Record, Timestamp};
+use shadowmcp_http1::{Connection as Http1Connection, Direction, ExchangeIds, Http1Config};
+use shadowmcp_http2::{Connection as Http2Connection, Http2Config, PREFACE};
+use shadowmcp_tls::{TlsConfig, TlsConnection, TlsEvent};
+
+/// Parsers and limits every connection of a worker shares.
+#[derive(Clone)]
+pub(crate) struct AppSetup {
+    pub http1: Arc<Http1Config>,
+    pub http2: Arc<Http2Config>,
+    pub tls: TlsConfig,
+}
+
+/// What a new connection needs to know about itself.
+pub(crate) struct ConnStart {
+    pub flow: Flow,
+    pub origin: Origin,
+    pub midstream: bool,
+}
+
+pub(crate) enum AppConn {
+    Http1(Box<Http1Connection>),
+    Http2(Box<Http2Connection>),
+    Tls(Box<TlsConn>),
+}
+
+/// TLS record content types (change_cipher_spec .. application_data) and
+/// major version 3: what any TLS record starts with.
+fn looks_like_tls_record(first: &[u8]) -> bool {
+    matches!(first, [20..=23, 3, 0..=4, ..])
+}
+
+/// The client preface, or as much of it as has arrived.
+fn starts_like_preface(first: &[u8]) -> bool {
+    let n = first.len().min(PREFACE.len());
+    n >= 4 && PREFACE.starts_with(&first[..n])
+}
+
+impl AppConn {
+    /// The parser for a connection whose first bytes, in direction `dir`,
+    /// are `first`.
+    pub fn new(setup: &AppSetup, start: ConnStart, dir: Direction, first: &[u8]) -> AppConn {
+        let ids = ExchangeIds::for_flow(start.flow.id);
+        let from_client = dir == Direction::ToServer;
+        if (from_client && shadowmcp_tls::looks_like_tls_client_hello(first))
+            || looks_like_tls_record(first)
+        {
+            return AppConn::Tls(Box::new(TlsConn {
+                tls: TlsConnection::new(setup.tls.clone()),
+                inner: None,
+                start,
+                ids,
+                events: Vec::new(),
+                produced: false,
+                announced: false,
+                last_ts: Timestamp::default(),
+            }));
+        }
+        if from_client && !start.midstream && starts_like_preface(first) {
+            return AppConn::Http2(Box::new(Http2Connection::new(
+                start.flow,
+                start.origin,
+                false,
+                setup.http2.clone(),
+                ids,
+            )));
+        }
+        AppConn::Http1(Box::new(Http1Connection::new(
+            start.flow,
+            start.origin,
+            start.midstream,
+            setup.http1.clone(),
+            ids,
+        )))
+    }
+
+    pub fn set_position(&mut self, position: u64) {
+        match self {
+            AppConn::Http1(c) => c.set_position(position),
+            AppConn::Http2(c) => c.set_position(position),
+            AppConn::Tls(t) => {
+                if let Some(inner) = &mut t.inner {
+                    inner.set_position(position);
+                }
+            }
+        }
+    }
+
+    pub fn on_data(
+        &mut self,
+        setup: &AppSetup,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        out: &mut Vec<Record>,
+    ) {
+        match self {
+            AppConn::Http1(c) => c.on_data(dir, ts, data, out),
+            AppConn::Http2(c) => c.on_data(dir, ts, data, out),
+            AppConn::Tls(t) => t.on_data(setup, dir, ts, data, out),
+        }
+    }
+
+    pub fn on_gap(&mut self, setup: &AppSetup, dir: Direction, len: u64, out: &mut Vec<Record>) {
+        match self {
+            AppConn::Http1(c) => c.on_gap(dir, len, out),
+            AppConn::Http2(c) => c.on_gap(dir, len, out),
+            AppConn::Tls(t) => t.on_gap(setup, dir, len, out),
+        }
+    }
+
+    pub fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Record>) {
+        match self {
+            AppConn::Http1(c) => c.on_fin(dir, ts, out),
+            AppConn::Http2(c) => c.on_fin(dir, ts, out),
+            AppConn::Tls(t) => {
+                if let Some(inner) = &mut t.inner {
+                    let mut inner_out = Vec::new();
+                    inner.on_fin(dir, ts, &mut inner_out);
+                    t.tag(inner_out, out);
+                }
+            }
+        }
+    }
+
+    pub fn on_close(&mut self, setup: &AppSetup, ts: Timestamp, out: &mut Vec<Record>) {
+        match self {
+            AppConn::Http1(c) => c.on_close(ts, out),
+            AppConn::Http2(c) => c.on_close(ts, out),
+            AppConn::Tls(t) => t.on_close(setup, ts, out),
+        }
+    }
+
+    /// HTTP/1 parser statistics (the report's `http` figures).
+    pub fn http1_stats(&self) -> Option<&shadowmcp_http1::Http1Stats> {
+        match self {
+            AppConn::Http1(c) => Some(c.stats()),
+            AppConn::Tls(t) => match &t.inner {
+                Some(Inner::Http1(c)) => Some(c.stats()),
+                _ => None,
+            },
+            AppConn::Http2(_) => None,
+        }
+    }
+
+    /// The connection's TLS state, if it is TLS.
+    pub fn tls(&self) -> Option<&TlsConnection> {
+        match self {
+            AppConn::Tls(t) => Some(&t.tls),
+            _ => None,
+        }
+    }
+
+    /// Its HTTP/2 parser, directly or inside TLS.
+    pub fn http2(&self) -> Option<&Http2Connection> {
+        match self {
+            AppConn::Http2(c) => Some(c),
+            AppConn::Tls(t) => match &t.inner {
+                Some(Inner::Http2(c)) => Some(c),
+                _ => None,
+            },
+            AppConn::Http1(_) => None,
+        }
+    }
+}
+
+/// The HTTP parser that reads a TLS connection's plaintext.
+enum Inner {
+    Http1(Box<Http1Connection>),
+    Http2(Box<Http2Connection>),
+}
+
+impl Inner {
+    fn set_position(&mut self, position: u64) {
+        match self {
+            Inner::Http1(c) => c.set_position(position),
+            Inner::Http2(c) => c.set_position(position),
+        }
+    }
+
+    fn on_data(&mut self, dir: Direction, ts: Timestamp, data: &[u8], out: &mut Vec<Record>) {
+        match self {
+            Inner::Http1(c) => c.on_data(dir, ts, data, out),
+            Inner::Http2(c) => c.on_data(dir, ts, data, out),
+        }
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u64, out: &mut Vec<Record>) {
+        match self {
+            Inner::Http1(c) => c.on_gap(dir, len, out),
+            Inner::Http2(c) => c.on_gap(dir, len, out),
+        }
+    }
+
+    fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Record>) {
+        match self {
+            Inner::Http1(c) => c.on_fin(dir, ts, out),
+            Inner::Http2(c) => c.on_fin(dir, ts, out),
+        }
+    }
+
+    fn on_close(&mut self, ts: Timestamp, out: &mut Vec<Record>) {
+        match self {
+            Inner::Http1(c) => c.on_close(ts, out),
+            Inner::Http2(c) => c.on_close(ts, out),
+        }
+    }
+}
+
+/// A TLS connection: the record layer, and the HTTP parser of its
+/// plaintext once some is decrypted.
+pub(crate) struct TlsConn {
+    tls: TlsConnection,
+    inner: Option<Inner>,
+    start: ConnStart,
+    ids: ExchangeIds,
+    events: Vec<TlsEvent>,
+    /// Plaintext reached an HTTP parser.
+    produced: bool,
+    /// The handshake-only record was emitted.
+    announced: bool,
+    last_ts: Timestamp,
+}
+
+fn tls_dir(dir: Direction) -> shadowmcp_tls::Direction {
+    match dir {
+        Direction::ToServer => shadowmcp_tls::Direction::ToServer,
+        Direction::ToClient => shadowmcp_tls::Direction::ToClient,
+    }
+}
+
+fn http_dir(dir: shadowmcp_tls::Direction) -> Direction {
+    match dir {
+        shadowmcp_tls::Direction::ToServer => Direction::ToServer,
+        shadowmcp_tls::Direction::ToClient => Direction::ToClient,
+    }
+}
+
+impl TlsConn {
+    fn on_data(
+        &mut self,
+        setup: &AppSetup,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        out: &mut Vec<Record>,
+    ) {
+        self.last_ts = ts;
+        let mut events = std::mem::take(&mut self.events);
+        self.tls.on_data(tls_dir(dir), data, &mut events);
+        self.handle(setup, ts, &mut events, out);
+        self.events = events;
+    }
+
+    fn on_gap(&mut self, setup: &AppSetup, dir: Direction, len: u64, out: &mut Vec<Record>) {
+        let mut events = std::mem::take(&mut self.events);
+        self.tls.on_gap(tls_dir(dir), len, &mut events);
+        let ts = self.last_ts;
+        self.handle(setup, ts, &mut events, out);
+        self.events = events;
+    }
+
+    fn on_close(&mut self, setup: &AppSetup, ts: Timestamp, out: &mut Vec<Record>) {
+        let mut events = std::mem::take(&mut self.events);
+        self.tls.finish(&mut events);
+        self.handle(setup, ts, &mut events, out);
+        if let Some(inner) = &mut self.inner {
+            let mut inner_out = Vec::new();
+            inner.on_close(ts, &mut inner_out);
+            self.tag(inner_out, out);
+        }
+        self.announce(ts, out);
+    }
+
+    fn handle(
+        &mut self,
+        setup: &AppSetup,
+        ts: Timestamp,
+        events: &mut Vec<TlsEvent>,
+        out: &mut Vec<Record>,
+    ) {
+        for event in events.drain(..) {
+            let mut inner_out = Vec::new();
+            match event {
+                TlsEvent::Plaintext { dir, data } => {
+                    let dir = http_dir(dir);
+                    self.produced = true;
+                    let inner = self.inner.get_or_insert_with(|| {
+                        let h2 = self.tls.negotiated_alpn() == Some("h2")
+                            || (dir == Direction::ToServer && starts_like_preface(&data));
+                        let (flow, origin) = (self.start.flow.clone(), self.start.origin.clone());
+                        let ids = self.ids.clone();
+                        if h2 {
+                            Inner::Http2(Box::new(Http2Connection::new(
+                                flow,
+                                origin,
+                                false,
+                                setup.http2.clone(),
+                                ids,
+                            )))
+                        } else {
+                            Inner::Http1(Box::new(Http1Connection::new(
+                                flow,
+                                origin,
+                                false,
+                                setup.http1.clone(),
+                                ids,
+                            )))
+                        }
+                    });
+                    inner.on_data(dir, ts, &data, &mut inner_out);
+                }
+                TlsEvent::Gap { dir } => {
+                    if let Some(inner) = &mut self.inner {
+                        inner.on_gap(http_dir(dir), 1, &mut inner_out);
+                    }
+                }
+                TlsEvent::Stopped { .. } => self.announce(ts, out),
+            }
+            self.tag(inner_out, out);
+        }
+    }
+
+    /// Exchanges read from the plaintext carry the connection's TLS facts.
+    fn tag(&self, records: Vec<Record>, out: &mut Vec<Record>) {
+        let info = self.tls.metadata().to_tls_info();
+        for mut record in records {
+            if let Record::Exchange(ex) = &mut record {
+                ex.tls = Some(info.clone());
+            }
+            out.push(record);
+        }
+    }
+
+    /// A connection whose traffic cannot be read still says whom it went
+    /// to: once its handshake was seen, one exchange with only the TLS
+    /// facts (and no request or response) is emitted.
+    fn announce(&mut self, ts: Timestamp, out: &mut Vec<Record>) {
+        if self.announced || self.produced || self.tls.metadata().client_hello.is_none() {
+            return;
+        }
+        self.announced = true;
+        let mut ex = Exchange::new(self.ids.next_id());
+        ex.origin = self.start.origin.clone();
+        ex.flow = Some(self.start.flow.clone());
+        ex.request_ts = Some(ts);
+        ex.tls = Some(self.tls.metadata().to_tls_info());
+        ex.flags.midstream = self.start.midstream;
+        out.push(Record::Exchange(Box::new(ex)));
+    }
+}
