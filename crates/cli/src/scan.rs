@@ -547,6 +547,12 @@ impl<'a> ScanRun<'a> {
                 t.kernel_drops += report.kernel_drops;
                 t.interface_drops += report.interface_drops;
                 t.tls.merge(&report.tls);
+                if report.secrets_skipped > 0 {
+                    warning(format!(
+                        "{}: {} lines of embedded TLS secrets skipped (not NSS key log lines)",
+                        report.input, report.secrets_skipped
+                    ));
+                }
                 if let Some(w) = report.truncated {
                     warning(w);
                     self.code = self.code.max(exit::TRUNCATED);

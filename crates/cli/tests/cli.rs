@@ -306,7 +306,7 @@ fn exchanges_prints_every_exchange() {
 #[test]
 fn same_events_whatever_the_thread_count() {
     let mut files: Vec<String> = Vec::new();
-    for dir in ["real", "mcp", "decoys", "adversarial"] {
+    for dir in ["real", "mcp", "decoys", "adversarial", "tls"] {
         for e in std::fs::read_dir(root().join("fixtures/pcap").join(dir)).unwrap() {
             let p = e.unwrap().path();
             let name = p.to_str().unwrap().to_string();

@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use shadowmcp_capture::{
-    CaptureError, CaptureReader, DecodeStats, DecoderConfig, Packet, PacketDecoder, ReaderConfig,
-    ReaderStats, TcpPacket,
+    CaptureError, CaptureReader, DecodeStats, DecoderConfig, DecryptionSecrets, Packet,
+    PacketDecoder, ReaderConfig, ReaderStats, TcpPacket,
 };
 
 mod app;
@@ -130,6 +130,11 @@ pub trait PacketSource {
     fn reopenable_path(&self) -> Option<&str> {
         None
     }
+    /// TLS secrets the input carried since the last call (pcapng
+    /// Decryption Secrets Blocks).
+    fn take_secrets(&mut self) -> Vec<DecryptionSecrets> {
+        Vec::new()
+    }
 }
 
 impl PacketSource for CaptureReader {
@@ -151,6 +156,10 @@ impl PacketSource for CaptureReader {
     fn reopenable_path(&self) -> Option<&str> {
         CaptureReader::reopenable_path(self)
     }
+
+    fn take_secrets(&mut self) -> Vec<DecryptionSecrets> {
+        self.take_decryption_secrets()
+    }
 }
 
 fn observe_worker(config: &CaptureConfig, input: &str, index: usize, worker: &FlowWorker) {
@@ -171,6 +180,9 @@ pub struct CaptureReport {
     /// TLS connections: handshakes, records decrypted and not (by reason).
     pub tls: TlsStats,
     pub http2: Http2Stats,
+    /// Lines of embedded TLS secrets (pcapng Decryption Secrets Blocks)
+    /// that could not be used.
+    pub secrets_skipped: u64,
     /// Records produced.
     pub records: u64,
     /// Set when the capture ended mid-packet: every complete packet before
@@ -239,10 +251,12 @@ pub fn process_source<S: PacketSource>(
     loop {
         let now = match source.next() {
             Ok(Next::Packet(packet)) => {
+                let ts = packet.ts;
                 if let Some(tcp) = decoder.decode(&packet) {
                     worker.segment(&tcp);
                 }
-                packet.ts
+                worker.add_secrets(&source.take_secrets());
+                ts
             }
             Ok(Next::Idle(now)) => now,
             Ok(Next::End) => break,
@@ -270,6 +284,7 @@ pub fn process_source<S: PacketSource>(
     report.reassembly = reassembly;
     report.http = http;
     (report.tls, report.http2) = worker.app_stats();
+    report.secrets_skipped = worker.http.secret_errors;
     Ok(report)
 }
 
@@ -378,6 +393,7 @@ where
         loop {
             let now = match source.next() {
                 Ok(Next::Packet(packet)) => {
+                    let ts = packet.ts;
                     if let Some(tcp) = decoder.decode(&packet) {
                         let w = shard_of(tcp.src, tcp.dst, workers);
                         batches[w].push(&tcp);
@@ -385,7 +401,16 @@ where
                             flush(&mut batches[w], &txs[w]);
                         }
                     }
-                    packet.ts
+                    let secrets = source.take_secrets();
+                    if !secrets.is_empty() {
+                        // In order with the segments already read.
+                        let secrets = Arc::new(secrets);
+                        for (batch, tx) in batches.iter_mut().zip(&txs) {
+                            flush(batch, tx);
+                            let _ = tx.send(WorkerMsg::Secrets(secrets.clone()));
+                        }
+                    }
+                    ts
                 }
                 Ok(Next::Idle(now)) => now,
                 Ok(Next::End) => break,
@@ -424,6 +449,8 @@ where
             report.tls.merge(&totals.tls);
             report.http2.merge(&totals.http2);
             report.records += totals.records;
+            // Every worker read the same secrets.
+            report.secrets_skipped = totals.secrets_skipped;
         }
         if let Err(panic) = writer.join() {
             std::panic::resume_unwind(panic);
@@ -509,6 +536,7 @@ where
                         report.reader = part.reader;
                         report.decode = part.decode;
                         report.truncated = part.truncated;
+                        report.secrets_skipped = part.secrets_skipped;
                     }
                     report.reassembly.merge(&part.reassembly);
                     report.http.merge(&part.http);
@@ -562,12 +590,14 @@ fn read_own_share<H: RecordHandler>(
     loop {
         let now = match PacketSource::next(&mut source) {
             Ok(Next::Packet(packet)) => {
+                let ts = packet.ts;
                 if let Some(tcp) = decoder.decode(&packet) {
                     if shard_of(tcp.src, tcp.dst, workers) == index {
                         worker.segment(&tcp);
                     }
                 }
-                packet.ts
+                worker.add_secrets(&PacketSource::take_secrets(&mut source));
+                ts
             }
             Ok(Next::Idle(now)) => now,
             Ok(Next::End) => break,
@@ -599,6 +629,7 @@ fn read_own_share<H: RecordHandler>(
     report.reassembly = reassembly;
     report.http = http;
     (report.tls, report.http2) = worker.app_stats();
+    report.secrets_skipped = worker.http.secret_errors;
     report.records = records;
     Ok(report)
 }
@@ -631,6 +662,9 @@ fn shard_of(a: SocketAddr, b: SocketAddr, workers: usize) -> usize {
 
 enum WorkerMsg {
     Segments(SegmentBatch),
+    /// TLS secrets found in the input: connections opened from now on can
+    /// be decrypted with them.
+    Secrets(Arc<Vec<DecryptionSecrets>>),
     /// Capture time has reached this instant: run idle timeouts.
     Advance(Timestamp),
 }
@@ -727,6 +761,7 @@ fn run_worker<H: RecordHandler>(
                 batch.data.clear();
                 let _ = recycle.try_send(batch);
             }
+            WorkerMsg::Secrets(secrets) => worker.add_secrets(&secrets),
             WorkerMsg::Advance(ts) => {
                 worker.advance(ts);
                 observe_worker(config, input, index, &worker);
@@ -745,6 +780,7 @@ fn run_worker<H: RecordHandler>(
         tls,
         http2,
         records,
+        secrets_skipped: worker.http.secret_errors,
     }
 }
 
@@ -755,6 +791,7 @@ struct WorkerTotals {
     tls: TlsStats,
     http2: Http2Stats,
     records: u64,
+    secrets_skipped: u64,
 }
 
 /// When to run idle timeouts: once per second of capture time, so the scan
@@ -802,6 +839,7 @@ impl FlowWorker {
                 closed_stats: Http1Stats::default(),
                 closed_tls: TlsStats::default(),
                 closed_http2: Http2Stats::default(),
+                secret_errors: 0,
             },
         }
     }
@@ -854,6 +892,23 @@ impl FlowWorker {
         (self.reassembler.stats(), http)
     }
 
+    /// Adds TLS secrets (pcapng Decryption Secrets Blocks) to the key log
+    /// of connections opened from now on. Unusable lines are counted.
+    fn add_secrets(&mut self, secrets: &[DecryptionSecrets]) {
+        if secrets.is_empty() {
+            return;
+        }
+        let tls = &mut self.http.setup.tls;
+        let mut log = tls.keylog.as_deref().cloned().unwrap_or_default();
+        for s in secrets {
+            match log.add_secrets(s.secrets_type, &s.data) {
+                Ok(errors) => self.http.secret_errors += errors.len() as u64,
+                Err(_) => self.http.secret_errors += 1,
+            }
+        }
+        tls.keylog = Some(Arc::new(log));
+    }
+
     /// TLS and HTTP/2 figures of every connection so far.
     fn app_stats(&self) -> (TlsStats, Http2Stats) {
         let mut tls = self.http.closed_tls.clone();
@@ -889,6 +944,8 @@ struct HttpStage {
     closed_stats: Http1Stats,
     closed_tls: TlsStats,
     closed_http2: Http2Stats,
+    /// Lines of embedded TLS secrets that could not be used.
+    secret_errors: u64,
 }
 
 fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction {
