@@ -101,10 +101,22 @@ impl AppConn {
         data: &[u8],
         out: &mut Vec<Record>,
     ) {
-        match self {
-            AppConn::Http1(c) => c.on_data(dir, ts, data, out),
-            AppConn::Http2(c) => c.on_data(dir, ts, data, out),
-            AppConn::Tls(t) => t.on_data(setup, dir, ts, data, out),
+        let upgrade = match self {
+            AppConn::Http1(c) => {
+                c.on_data(dir, ts, data, out);
+                c.take_h2c_upgrade()
+            }
+            AppConn::Http2(c) => {
+                c.on_data(dir, ts, data, out);
+                None
+            }
+            AppConn::Tls(t) => {
+                t.on_data(setup, dir, ts, data, out);
+                None
+            }
+        };
+        if let Some(up) = upgrade {
+            *self = AppConn::Http2(Box::new(upgraded_to_h2(setup, up, ts, out)));
         }
     }
 
@@ -169,6 +181,32 @@ impl AppConn {
             AppConn::Http1(_) => None,
         }
     }
+}
+
+/// The HTTP/2 parser that takes over a connection after `Upgrade: h2c`:
+/// the upgrade request is its stream 1, and what each side sent after the
+/// switch is fed first.
+fn upgraded_to_h2(
+    setup: &AppSetup,
+    up: shadowmcp_http1::H2cUpgrade,
+    ts: Timestamp,
+    out: &mut Vec<Record>,
+) -> Http2Connection {
+    let mut h2 = Http2Connection::upgraded(
+        up.flow,
+        up.origin,
+        setup.http2.clone(),
+        up.ids,
+        up.request,
+        up.request_ts,
+    );
+    if !up.client_bytes.is_empty() {
+        h2.on_data(Direction::ToServer, ts, &up.client_bytes, out);
+    }
+    if !up.server_bytes.is_empty() {
+        h2.on_data(Direction::ToClient, ts, &up.server_bytes, out);
+    }
+    h2
 }
 
 /// The HTTP parser that reads a TLS connection's plaintext.

@@ -424,6 +424,29 @@ pub struct Connection {
     /// A response was paired with a request.
     paired: bool,
     closed: bool,
+    /// The connection switched to HTTP/2 (`Upgrade: h2c`, 101): what the
+    /// HTTP/2 parser that takes over needs, until it is taken.
+    upgrade: Option<H2cUpgrade>,
+}
+
+/// A connection that switched to cleartext HTTP/2 with `Upgrade: h2c`
+/// (RFC 7540 §3.2): the upgrade request, answered on HTTP/2 stream 1, and
+/// the bytes each side sent after the switch so far (bounded by
+/// `max_held_bytes`; more are counted as tunnel bytes). See
+/// [`Connection::take_h2c_upgrade`].
+#[derive(Debug)]
+pub struct H2cUpgrade {
+    pub flow: Flow,
+    pub origin: Origin,
+    /// The connection's id allocator (shared), so HTTP/2 exchanges keep
+    /// numbering after the HTTP/1 ones.
+    pub ids: ExchangeIds,
+    pub request: Request,
+    pub request_ts: Timestamp,
+    /// Client bytes after the upgrade request (the HTTP/2 preface first).
+    pub client_bytes: Vec<u8>,
+    /// Server bytes after the 101 response head.
+    pub server_bytes: Vec<u8>,
 }
 
 impl Connection {
@@ -456,6 +479,7 @@ impl Connection {
             rescan_depth: 0,
             paired: false,
             closed: false,
+            upgrade: None,
         }
     }
 
@@ -474,6 +498,14 @@ impl Connection {
     /// from the one given when a mid-stream connection was found swapped).
     pub fn flow(&self) -> &Flow {
         &self.flow
+    }
+
+    /// The switch to HTTP/2 if the server accepted `Upgrade: h2c`: the
+    /// caller hands the connection to an HTTP/2 parser with it (the
+    /// upgrade request itself is not emitted here: it is HTTP/2 stream 1).
+    /// Returns `None` after the first call.
+    pub fn take_h2c_upgrade(&mut self) -> Option<H2cUpgrade> {
+        self.upgrade.take()
     }
 
     /// True once the connection switched to a tunnel (CONNECT, 101) or
@@ -697,6 +729,18 @@ impl Connection {
         let len = data.len();
         match self.halves[role].state {
             State::Tunnel => {
+                if let Some(up) = &mut self.upgrade {
+                    let kept = if role == CLIENT {
+                        &mut up.client_bytes
+                    } else {
+                        &mut up.server_bytes
+                    };
+                    let room = self.config.max_held_bytes.saturating_sub(kept.len());
+                    kept.extend_from_slice(data.get(..room.min(len)).unwrap_or_default());
+                    if room >= len {
+                        return len;
+                    }
+                }
                 self.stats.tunnel_bytes = self.stats.tunnel_bytes.saturating_add(len as u64);
                 len
             }
@@ -1074,6 +1118,32 @@ impl Connection {
             trailers: Headers::default(),
             sse_events: Vec::new(),
         };
+        let h2c = status == 101
+            && request.is_some()
+            && response
+                .headers
+                .iter_named("upgrade")
+                .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"h2c"));
+        if h2c {
+            if let Some(request) = request {
+                // Held client bytes (sent before the 101) come first.
+                let held = std::mem::take(&mut self.halves[CLIENT].held);
+                self.upgrade = Some(H2cUpgrade {
+                    flow: self.flow.clone(),
+                    origin: Origin {
+                        input: self.origin.input.clone(),
+                        position,
+                    },
+                    ids: self.ids.clone(),
+                    request,
+                    request_ts: request_ts.unwrap_or(msg_ts),
+                    client_bytes: held,
+                    server_bytes: Vec::new(),
+                });
+                self.enter_tunnel();
+                return;
+            }
+        }
         if tunnel {
             flags.tunnel = true;
             let parts = Parts {

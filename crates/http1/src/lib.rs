@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use body::decode_body;
-pub use conn::Connection;
+pub use conn::{Connection, H2cUpgrade};
 pub use sse::SseParser;
 
 /// Direction of bytes on the connection, as the transport saw it.

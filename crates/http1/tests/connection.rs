@@ -1477,3 +1477,53 @@ fn responses_that_cannot_carry_mcp_are_counted_not_decoded_when_asked() {
         && !e.response.as_ref().unwrap().body.skipped
         && !e.response.as_ref().unwrap().body.data.is_empty()));
 }
+
+#[test]
+fn h2c_upgrade_hands_over_the_request_and_what_follows() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#;
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.on_data(Direction::ToServer, ts(1), req.as_bytes(), &mut out);
+    assert!(c.take_h2c_upgrade().is_none());
+    c.on_data(
+        Direction::ToClient,
+        ts(2),
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+        &mut out,
+    );
+    c.on_data(
+        Direction::ToServer,
+        ts(3),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        &mut out,
+    );
+    // The upgrade request is HTTP/2 stream 1: not emitted here.
+    assert!(exchanges(&out).is_empty());
+    let up = c.take_h2c_upgrade().expect("upgrade");
+    assert_eq!(up.request.target, "/mcp");
+    assert_eq!(up.request.body.data, body.as_bytes());
+    assert_eq!(up.server_bytes, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    assert_eq!(up.client_bytes, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert!(c.take_h2c_upgrade().is_none());
+    // A 101 to another protocol stays a tunnel, emitted as before.
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.on_data(
+        Direction::ToServer,
+        ts(1),
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    c.on_data(
+        Direction::ToClient,
+        ts(2),
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    assert_eq!(exchanges(&out).len(), 1);
+    assert!(c.take_h2c_upgrade().is_none() && c.is_tunnel());
+}
