@@ -63,11 +63,19 @@ impl AppConn {
                 last_ts: Timestamp::default(),
             }));
         }
-        if from_client && !start.midstream && starts_like_preface(first) {
+        // HTTP/2 from the client preface, or, picked up mid-connection,
+        // from frames (its HPACK state is then unknown: the parser marks
+        // what it cannot decode, see shadowmcp-http2).
+        let h2 = if start.midstream {
+            shadowmcp_http2::looks_like_frames(first, from_client)
+        } else {
+            from_client && starts_like_preface(first)
+        };
+        if h2 {
             return AppConn::Http2(Box::new(Http2Connection::new(
                 start.flow,
                 start.origin,
-                false,
+                start.midstream,
                 setup.http2.clone(),
                 ids,
             )));

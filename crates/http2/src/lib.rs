@@ -480,8 +480,61 @@ impl Http2Stats {
     }
 }
 
+/// Whether `data`, the first bytes seen of one direction of a connection
+/// picked up mid-stream, starts with HTTP/2 frames: at least three
+/// consecutive strictly plausible frame headers (or fewer that end exactly
+/// at the end of `data`, at least two), as a well-behaved peer sends them.
+/// HTTP/1 text never passes (its bytes make lengths, types or stream ids
+/// that are not plausible together). `from_client`: the direction.
+pub fn looks_like_frames(data: &[u8], from_client: bool) -> bool {
+    let mut at = 0usize;
+    let mut frames = 0;
+    while frames < 3 {
+        let Some(head) = data
+            .get(at..at + frame::HEADER_LEN)
+            .and_then(|h| <&[u8; frame::HEADER_LEN]>::try_from(h).ok())
+        else {
+            return frames >= 1 && at == data.len();
+        };
+        let h = frame::FrameHeader::parse(head);
+        if !h.plausible(from_client, 1 << 14) {
+            return false;
+        }
+        frames += 1;
+        at = at + frame::HEADER_LEN + h.len as usize;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frames_are_told_from_http1_mid_stream() {
+        use super::looks_like_frames;
+        // SETTINGS (6 bytes), WINDOW_UPDATE, HEADERS on stream 1.
+        let mut h2 = vec![0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        h2.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        h2.extend_from_slice(&[0, 0, 1, 1, 4, 0, 0, 0, 1, 0x82, 0xff]);
+        assert!(looks_like_frames(&h2, true));
+        assert!(!looks_like_frames(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            false
+        ));
+        assert!(!looks_like_frames(
+            b"POST /mcp HTTP/1.1\r\nHost: x\r\n\r\n",
+            true
+        ));
+        assert!(
+            !looks_like_frames(&[0; 64], true),
+            "zeros: DATA on stream 0"
+        );
+        assert!(
+            !looks_like_frames(&h2[..9], true),
+            "a header cut from its payload"
+        );
+        assert!(looks_like_frames(&h2[..15], true), "one whole frame");
+    }
+
     use super::*;
 
     #[test]
