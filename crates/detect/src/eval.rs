@@ -168,18 +168,16 @@ pub(crate) fn inspect(
             let Some((headers, body)) = side else {
                 continue;
             };
+            let non_json = if which == BodyField::Request {
+                "non_json_request_body"
+            } else {
+                "non_json_response"
+            };
             if body.skipped {
                 // Its source skipped it for a media type that cannot carry
                 // MCP: the same counter-evidence as a scanned non-JSON body.
                 if counts {
-                    note_counter(
-                        if which == BodyField::Request {
-                            "non_json_request_body"
-                        } else {
-                            "non_json_response"
-                        },
-                        &mut counter,
-                    );
+                    note_counter(non_json, &mut counter);
                 }
                 continue;
             }
@@ -227,14 +225,7 @@ pub(crate) fn inspect(
             };
             if !selected {
                 if counts {
-                    note_counter(
-                        if which == BodyField::Request {
-                            "non_json_request_body"
-                        } else {
-                            "non_json_response"
-                        },
-                        &mut counter,
-                    );
+                    note_counter(non_json, &mut counter);
                 }
                 continue;
             }

@@ -33,6 +33,17 @@ pub(crate) struct Parsed {
     pub dropped: usize,
 }
 
+impl Parsed {
+    /// Keeps `v` if fewer than `max_values` are kept, else counts it.
+    fn push(&mut self, v: Value, max_values: usize) {
+        if self.values.len() < max_values {
+            self.values.push(v);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
 /// Strips a UTF-8 BOM and surrounding JSON whitespace.
 pub(crate) fn trim_input(mut b: &[u8]) -> &[u8] {
     b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
@@ -94,13 +105,7 @@ pub(crate) fn nests_deeper_than(b: &[u8], limit: usize) -> bool {
 pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> Parsed {
     let depth = max_depth.min(SERDE_DEPTH);
     let mut out = Parsed::default();
-    let push = |out: &mut Parsed, v: Value| {
-        if out.values.len() < max_values {
-            out.values.push(v);
-        } else {
-            out.dropped += 1;
-        }
-    };
+    let push = |out: &mut Parsed, v: Value| out.push(v, max_values);
     // serde_json only knows its own limit; a smaller configured one is
     // enforced by the recovery parser, which clips too-deep subtrees.
     if depth < SERDE_DEPTH && nests_deeper_than(text, depth) {
@@ -130,13 +135,7 @@ pub(crate) fn parse_values(text: &[u8], max_depth: usize, max_values: usize) -> 
 /// error (nesting already checked).
 fn parse_whole(text: &[u8], depth: usize, max_values: usize) -> Parsed {
     let mut out = Parsed::default();
-    let push = |out: &mut Parsed, v: Value| {
-        if out.values.len() < max_values {
-            out.values.push(v);
-        } else {
-            out.dropped += 1;
-        }
-    };
+    let push = |out: &mut Parsed, v: Value| out.push(v, max_values);
     let mut offset = 0;
     'values: while offset < text.len() {
         let rest = text.get(offset..).unwrap_or_default();
@@ -199,11 +198,7 @@ fn parse_outlined(text: &[u8], max_values: usize) -> Option<Parsed> {
             }
             Some(Err(_)) => return None,
         };
-        if out.values.len() < max_values {
-            out.values.push(value);
-        } else {
-            out.dropped += 1;
-        }
+        out.push(value, max_values);
     }
 }
 
