@@ -486,13 +486,17 @@ impl CaptureReader {
             return Ok(None);
         }
         if self.pending_consume > 0 {
-            self.reader.consume(self.pending_consume);
+            // No shift here: `consume` moves the unread half of the buffer
+            // to its start whenever the position passes the middle (a
+            // second copy of half the input); `refill` shifts the few
+            // bytes left when it is needed.
+            self.reader.consume_noshift(self.pending_consume);
             self.pending_consume = 0;
         }
         let info = loop {
             match self.step() {
                 Step::Packet(info) => break info,
-                Step::Skip(n) => self.reader.consume(n),
+                Step::Skip(n) => self.reader.consume_noshift(n),
                 Step::Refill => {
                     // Refuse an oversized block before reading towards it.
                     self.check_block_limit()?;
