@@ -28,11 +28,24 @@ pub struct Args {
     /// Print the statistics of each input on standard error at the end.
     #[arg(long)]
     stats: bool,
+    /// NSS key log for the TLS connections of the inputs (repeatable), as for `scan`.
+    #[arg(long, value_name = "FILE")]
+    keylog: Vec<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> u8 {
     let mut config = CaptureConfig::default();
     config.http1.max_body = args.max_body;
+    config.http2 = shadowmcp_engine::Http2Config::from_http1(&config.http1);
+    if !args.keylog.is_empty() {
+        match crate::scan::load_keylogs(&args.keylog) {
+            Ok(log) => config.tls.keylog = Some(std::sync::Arc::new(log)),
+            Err(e) => {
+                error(e);
+                return exit::ERROR;
+            }
+        }
+    }
     let opts = JsonOptions {
         max_body: args.max_body_print,
     };

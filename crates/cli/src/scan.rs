@@ -181,7 +181,7 @@ impl EngineArgs {
 
 /// Reads every key log into one. An unreadable file is an error; bad lines
 /// are warnings (the first few each, then a count), never fatal.
-fn load_keylogs(paths: &[PathBuf]) -> Result<shadowmcp_engine::KeyLog, String> {
+pub(crate) fn load_keylogs(paths: &[PathBuf]) -> Result<shadowmcp_engine::KeyLog, String> {
     const SHOWN: usize = 3;
     let mut log = shadowmcp_engine::KeyLog::default();
     for path in paths {

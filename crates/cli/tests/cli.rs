@@ -689,3 +689,43 @@ fn skipping_response_bodies_by_media_type_changes_no_alert() {
     assert_eq!(labelled(&ours).len(), 2);
     assert_eq!(labelled(&ours), labelled(&ours_full));
 }
+
+#[test]
+fn key_logs_decrypt_tls_and_bad_ones_are_reported() {
+    let pcap = fixture("pcap/tls/curl-h2-tls.pcap");
+    let keys = fixture("pcap/tls/curl-h2-tls.keys");
+    // Without keys: the handshake only (SNI, TLS version), no HTTP.
+    let o = run(&["scan", "--all", &pcap]);
+    let events = json_lines(&o);
+    assert_eq!(events.len(), 1, "{}", stderr(&o));
+    assert_eq!(events[0]["app_proto"], "tls");
+    assert_eq!(events[0]["tls"]["sni"], "mcp.shadow-vendor.test");
+    assert!(stderr(&o).contains("missing_keys"), "{}", stderr(&o));
+    // With them: the HTTP/2 exchange, alerted on its content.
+    let o = run(&["scan", "--keylog", &keys, &pcap]);
+    let events = json_lines(&o);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["app_proto"], "http2");
+    assert_eq!(events[0]["mcp"]["confidence"], "high");
+    // A key log with bad lines: warned about and skipped, the good ones used.
+    let dir = std::env::temp_dir().join(format!("shadowmcp-keylog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mixed = dir.join("mixed.keys");
+    let mut text = String::from("CLIENT_RANDOM zz not-hex\nGARBAGE\n");
+    text.push_str(&std::fs::read_to_string(&keys).unwrap());
+    std::fs::write(&mixed, text).unwrap();
+    let o = run(&["scan", "--keylog", mixed.to_str().unwrap(), &pcap]);
+    assert_eq!(json_lines(&o).len(), 1);
+    assert!(stderr(&o).contains("key log line 1"), "{}", stderr(&o));
+    // An unreadable key log is a one-line error, exit 2.
+    let o = run(&[
+        "scan",
+        "--keylog",
+        dir.join("none").to_str().unwrap(),
+        &pcap,
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot read key log"));
+}
