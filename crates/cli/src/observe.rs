@@ -7,7 +7,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use shadowmcp_capture::{DecodeStats, ReaderStats};
-use shadowmcp_engine::Observer;
+use shadowmcp_engine::{Http2Stats, Observer, TlsStats};
 use shadowmcp_http1::Http1Stats;
 use shadowmcp_metrics::{Metrics, SourceTotals};
 use shadowmcp_reassembly::ReassemblyStats;
@@ -89,6 +89,25 @@ impl Observer for CliObserver {
             ..SourceTotals::default()
         };
         metrics.report_totals(&format!("{input}/worker{worker}"), &totals);
+    }
+
+    fn worker_tls_http2(&self, input: &str, worker: usize, tls: &TlsStats, http2: &Http2Stats) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let mut parse_errors: Vec<(&'static str, &'static str, u64)> = http2
+            .errors
+            .iter()
+            .map(|(kind, n)| ("http2", kind.name(), n))
+            .collect();
+        parse_errors.extend(tls.issues().map(|(kind, n)| ("tls", kind.as_str(), n)));
+        let totals = SourceTotals {
+            exchanges: http2.exchanges,
+            parse_errors,
+            drops: vec![("tls_not_decrypted", tls.records_not_decrypted)],
+            ..SourceTotals::default()
+        };
+        metrics.report_totals(&format!("{input}/worker{worker}/tls-http2"), &totals);
     }
 
     fn capture_drops(&self, input: &str, kernel: u64, interface: u64) {

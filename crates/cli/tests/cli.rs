@@ -729,3 +729,40 @@ fn key_logs_decrypt_tls_and_bad_ones_are_reported() {
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot read key log"));
 }
+
+#[test]
+fn metrics_count_tls_and_http2() {
+    let dir = std::env::temp_dir().join(format!("shadowmcp-tlsmetrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prom = dir.join("m.prom");
+    let pcap = fixture("pcap/tls/py-streamable-h2.pcap");
+    let o = run(&[
+        "scan",
+        "-q",
+        "--metrics-file",
+        prom.to_str().unwrap(),
+        &pcap,
+    ]);
+    assert!(o.status.success());
+    let without = std::fs::read_to_string(&prom).unwrap();
+    let keys = fixture("pcap/tls/py-streamable-h2.keys");
+    let o = run(&[
+        "scan",
+        "-q",
+        "--keylog",
+        &keys,
+        "--metrics-file",
+        prom.to_str().unwrap(),
+        &pcap,
+    ]);
+    assert!(o.status.success());
+    let with = std::fs::read_to_string(&prom).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        without.contains("shadowmcp_parse_errors_total{kind=\"missing_keys\",layer=\"tls\"}"),
+        "{without}"
+    );
+    assert!(without.contains("shadowmcp_drops_total{reason=\"tls_not_decrypted\"}"));
+    assert!(with.contains("shadowmcp_exchanges_total 10"), "{with}");
+    assert!(!with.contains("missing_keys"));
+}

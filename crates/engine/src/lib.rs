@@ -68,6 +68,9 @@ pub struct CaptureConfig {
 pub trait Observer: Send + Sync {
     fn reader(&self, input: &str, reader: &ReaderStats, decode: &DecodeStats);
     fn worker(&self, input: &str, worker: usize, reassembly: &ReassemblyStats, http: &Http1Stats);
+    /// The same worker's TLS and HTTP/2 running totals.
+    fn worker_tls_http2(&self, _input: &str, _worker: usize, _tls: &TlsStats, _http2: &Http2Stats) {
+    }
     /// Running totals of packets a live capture lost (kernel buffer full,
     /// interface drops).
     fn capture_drops(&self, _input: &str, _kernel: u64, _interface: u64) {}
@@ -166,6 +169,8 @@ fn observe_worker(config: &CaptureConfig, input: &str, index: usize, worker: &Fl
     if let Some(o) = &config.observer {
         let (reassembly, http) = worker.stats();
         o.0.worker(input, index, &reassembly, &http);
+        let (tls, http2) = worker.app_stats();
+        o.0.worker_tls_http2(input, index, &tls, &http2);
     }
 }
 
