@@ -44,6 +44,17 @@ fn starts_like_preface(first: &[u8]) -> bool {
 }
 
 impl AppConn {
+    /// The most one connection's parser state takes, its buffers aside
+    /// (TLS holds an HTTP parser of either kind).
+    pub fn max_state_bytes() -> usize {
+        let h1 = std::mem::size_of::<Http1Connection>();
+        let h2 = std::mem::size_of::<Http2Connection>();
+        std::mem::size_of::<AppConn>()
+            + (std::mem::size_of::<TlsConn>() + h1.max(h2))
+                .max(h1)
+                .max(h2)
+    }
+
     /// The parser for a connection whose first bytes, in direction `dir`,
     /// are `first`.
     pub fn new(setup: &AppSetup, start: ConnStart, dir: Direction, first: &[u8]) -> AppConn {

@@ -33,7 +33,7 @@ mod app;
 #[cfg(feature = "live")]
 pub mod live;
 use shadowmcp_exchange::{Flow, Origin, Record, Timestamp};
-use shadowmcp_http1::{Connection, Http1Config, Http1Stats};
+use shadowmcp_http1::{Http1Config, Http1Stats};
 pub use shadowmcp_http2::{Http2Config, Http2Stats};
 use shadowmcp_reassembly::{
     ConnId, Reassembler, ReassemblyConfig, ReassemblyStats, Segment, StreamEvent, StreamSink,
@@ -203,15 +203,17 @@ pub struct CaptureReport {
 const TICK_NANOS: i64 = 1_000_000_000;
 
 /// Memory one tracked TCP connection costs at most, data buffers aside
-/// (those have their own caps): reassembly state and timers, and the HTTP
-/// parser the connection gets once it carries data (table slots counted
-/// twice, for tables that have just doubled). `--max-flow-memory` divides by
-/// this to get the connection cap.
+/// (those have their own caps): reassembly state and timers, and the
+/// protocol parser (HTTP/1, HTTP/2, or TLS with one of them inside) the
+/// connection gets once it carries data (table slots counted twice, for
+/// tables that have just doubled). `--max-flow-memory` divides by this to
+/// get the connection cap.
 pub fn flow_state_bytes() -> usize {
     let slot = |entry: usize| 2 * (entry + 1);
     Reassembler::conn_state_bytes()
         + slot(std::mem::size_of::<(ConnId, (Flow, bool, u64))>())
-        + slot(std::mem::size_of::<(ConnId, Connection)>())
+        + slot(std::mem::size_of::<(ConnId, app::AppConn)>())
+        + app::AppConn::max_state_bytes()
 }
 
 /// Reads `input` (a path, or `-` for standard input) to the end on the
