@@ -1,4 +1,6 @@
-//! From inputs to [`Record`]s: capture → TCP reassembly → HTTP/1.x.
+//! From inputs to [`Record`]s: capture → TCP reassembly → TLS (handshake
+//! metadata always, decryption with a key log) → HTTP/1.x or HTTP/2, the
+//! protocol of each connection decided on its first bytes.
 //!
 //! [`process_capture`] reads one capture file (or `-` for stdin) on the
 //! calling thread and hands every record to a sink as soon as it is
@@ -6,7 +8,9 @@
 //! input is still being read. Its [`CaptureReport`] says what was read,
 //! skipped and repaired.
 //!
-//! [`process_capture_sharded`] spreads the work over worker threads: the
+//! [`process_capture_sharded`] spreads the work over worker threads. A
+//! plain capture file is read by every worker, each keeping its own
+//! address pairs; otherwise (a pipe, a gzip'd capture, live capture) the
 //! calling thread reads and decodes packets and shards them by address pair
 //! (both directions and every connection between two hosts go to the same
 //! worker, so an MCP session spread over several connections is seen in
