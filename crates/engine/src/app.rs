@@ -26,6 +26,11 @@ pub(crate) struct ConnStart {
 }
 
 pub(crate) enum AppConn {
+    /// Too few first bytes to tell (a ClientHello or the HTTP/2 preface
+    /// split into tiny segments): they wait here.
+    Undecided(Box<Undecided>),
+    /// Only while a parser is being replaced.
+    Empty,
     Http1(Box<Http1Connection>),
     Http2(Box<Http2Connection>),
     Tls(Box<TlsConn>),
@@ -43,6 +48,74 @@ fn starts_like_preface(first: &[u8]) -> bool {
     n >= 4 && PREFACE.starts_with(&first[..n])
 }
 
+/// First bytes of a connection whose protocol is not known yet.
+pub(crate) struct Undecided {
+    start: ConnStart,
+    dir: Direction,
+    ts: Timestamp,
+    first: Vec<u8>,
+    position: u64,
+}
+
+/// Bytes after which the protocol is always decided: the HTTP/2 preface's
+/// length (a ClientHello needs 11).
+const DECIDE_BYTES: usize = 24;
+
+/// The protocol of a connection from its first bytes `first` (in `dir`);
+/// `None` while they could still be the start of a ClientHello or of the
+/// HTTP/2 preface, unless `force`.
+fn decide(start: &ConnStart, dir: Direction, first: &[u8], force: bool) -> Option<Protocol> {
+    let from_client = dir == Direction::ToServer;
+    if start.midstream {
+        if from_client && shadowmcp_tls::sniff_client_hello(first) == shadowmcp_tls::Sniff::Yes
+            || looks_like_tls_record(first)
+        {
+            return Some(Protocol::Tls);
+        }
+        return Some(if shadowmcp_http2::looks_like_frames(first, from_client) {
+            Protocol::Http2
+        } else {
+            Protocol::Http1
+        });
+    }
+    if !from_client {
+        return Some(if looks_like_tls_record(first) {
+            Protocol::Tls
+        } else {
+            Protocol::Http1
+        });
+    }
+    let waiting = first.len() < DECIDE_BYTES && !force;
+    match shadowmcp_tls::sniff_client_hello(first) {
+        shadowmcp_tls::Sniff::Yes => return Some(Protocol::Tls),
+        shadowmcp_tls::Sniff::NeedMore if waiting => return None,
+        shadowmcp_tls::Sniff::NeedMore if shadowmcp_tls::looks_like_tls_client_hello(first) => {
+            return Some(Protocol::Tls)
+        }
+        _ => {}
+    }
+    if looks_like_tls_record(first) {
+        return Some(Protocol::Tls);
+    }
+    let n = first.len().min(PREFACE.len());
+    if PREFACE.starts_with(&first[..n]) {
+        if n == PREFACE.len() || (!waiting && n >= 4) {
+            return Some(Protocol::Http2);
+        }
+        if waiting {
+            return None;
+        }
+    }
+    Some(Protocol::Http1)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    Tls,
+}
+
 impl AppConn {
     /// The most one connection's parser state takes, its buffers aside
     /// (TLS holds an HTTP parser of either kind).
@@ -55,15 +128,24 @@ impl AppConn {
                 .max(h2)
     }
 
-    /// The parser for a connection whose first bytes, in direction `dir`,
-    /// are `first`.
-    pub fn new(setup: &AppSetup, start: ConnStart, dir: Direction, first: &[u8]) -> AppConn {
+    /// The parser for a connection whose first bytes travel in `dir`;
+    /// they are fed with `on_data`.
+    pub fn new(start: ConnStart, dir: Direction) -> AppConn {
+        let position = start.origin.position;
+        AppConn::Undecided(Box::new(Undecided {
+            start,
+            dir,
+            ts: Timestamp::default(),
+            first: Vec::new(),
+            position,
+        }))
+    }
+
+    /// The parser for `protocol`.
+    fn made(setup: &AppSetup, start: ConnStart, protocol: Protocol) -> AppConn {
         let ids = ExchangeIds::for_flow(start.flow.id);
-        let from_client = dir == Direction::ToServer;
-        if (from_client && shadowmcp_tls::looks_like_tls_client_hello(first))
-            || looks_like_tls_record(first)
-        {
-            return AppConn::Tls(Box::new(TlsConn {
+        match protocol {
+            Protocol::Tls => AppConn::Tls(Box::new(TlsConn {
                 tls: TlsConnection::new(setup.tls.clone()),
                 inner: None,
                 start,
@@ -72,36 +154,51 @@ impl AppConn {
                 produced: false,
                 announced: false,
                 last_ts: Timestamp::default(),
-            }));
-        }
-        // HTTP/2 from the client preface, or, picked up mid-connection,
-        // from frames (its HPACK state is then unknown: the parser marks
-        // what it cannot decode, see shadowmcp-http2).
-        let h2 = if start.midstream {
-            shadowmcp_http2::looks_like_frames(first, from_client)
-        } else {
-            from_client && starts_like_preface(first)
-        };
-        if h2 {
-            return AppConn::Http2(Box::new(Http2Connection::new(
+            })),
+            Protocol::Http2 => AppConn::Http2(Box::new(Http2Connection::new(
                 start.flow,
                 start.origin,
                 start.midstream,
                 setup.http2.clone(),
                 ids,
-            )));
+            ))),
+            Protocol::Http1 => AppConn::Http1(Box::new(Http1Connection::new(
+                start.flow,
+                start.origin,
+                start.midstream,
+                setup.http1.clone(),
+                ids,
+            ))),
         }
-        AppConn::Http1(Box::new(Http1Connection::new(
-            start.flow,
-            start.origin,
-            start.midstream,
-            setup.http1.clone(),
-            ids,
-        )))
+    }
+
+    /// Decides an undecided connection's protocol (now, if `force`) and
+    /// feeds the parser the bytes that waited. No-op once decided.
+    fn settle(&mut self, setup: &AppSetup, force: bool, out: &mut Vec<Record>) {
+        let AppConn::Undecided(u) = self else { return };
+        let Some(protocol) = decide(&u.start, u.dir, &u.first, force) else {
+            return;
+        };
+        let AppConn::Undecided(u) = std::mem::replace(self, AppConn::Empty) else {
+            return;
+        };
+        let Undecided {
+            start,
+            dir,
+            ts,
+            first,
+            position,
+        } = *u;
+        *self = AppConn::made(setup, start, protocol);
+        self.set_position(position);
+        if !first.is_empty() {
+            self.on_data(setup, dir, ts, &first, out);
+        }
     }
 
     pub fn set_position(&mut self, position: u64) {
         match self {
+            AppConn::Undecided(u) => u.position = position,
             AppConn::Http1(c) => c.set_position(position),
             AppConn::Http2(c) => c.set_position(position),
             AppConn::Tls(t) => {
@@ -109,6 +206,7 @@ impl AppConn {
                     inner.set_position(position);
                 }
             }
+            AppConn::Empty => {}
         }
     }
 
@@ -120,6 +218,18 @@ impl AppConn {
         data: &[u8],
         out: &mut Vec<Record>,
     ) {
+        if let AppConn::Undecided(u) = self {
+            if dir == u.dir {
+                if u.first.is_empty() {
+                    u.ts = ts;
+                }
+                u.first.extend_from_slice(data);
+                self.settle(setup, false, out);
+                return;
+            }
+            // The other side spoke first: decide on what there is.
+            self.settle(setup, true, out);
+        }
         let upgrade = match self {
             AppConn::Http1(c) => {
                 c.on_data(dir, ts, data, out);
@@ -133,6 +243,7 @@ impl AppConn {
                 t.on_data(setup, dir, ts, data, out);
                 None
             }
+            AppConn::Undecided(_) | AppConn::Empty => None,
         };
         if let Some(up) = upgrade {
             *self = AppConn::Http2(Box::new(upgraded_to_h2(setup, up, ts, out)));
@@ -140,14 +251,23 @@ impl AppConn {
     }
 
     pub fn on_gap(&mut self, setup: &AppSetup, dir: Direction, len: u64, out: &mut Vec<Record>) {
+        self.settle(setup, true, out);
         match self {
             AppConn::Http1(c) => c.on_gap(dir, len, out),
             AppConn::Http2(c) => c.on_gap(dir, len, out),
             AppConn::Tls(t) => t.on_gap(setup, dir, len, out),
+            AppConn::Undecided(_) | AppConn::Empty => {}
         }
     }
 
-    pub fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Record>) {
+    pub fn on_fin(
+        &mut self,
+        setup: &AppSetup,
+        dir: Direction,
+        ts: Timestamp,
+        out: &mut Vec<Record>,
+    ) {
+        self.settle(setup, true, out);
         match self {
             AppConn::Http1(c) => c.on_fin(dir, ts, out),
             AppConn::Http2(c) => c.on_fin(dir, ts, out),
@@ -158,14 +278,17 @@ impl AppConn {
                     t.tag(inner_out, out);
                 }
             }
+            AppConn::Undecided(_) | AppConn::Empty => {}
         }
     }
 
     pub fn on_close(&mut self, setup: &AppSetup, ts: Timestamp, out: &mut Vec<Record>) {
+        self.settle(setup, true, out);
         match self {
             AppConn::Http1(c) => c.on_close(ts, out),
             AppConn::Http2(c) => c.on_close(ts, out),
             AppConn::Tls(t) => t.on_close(setup, ts, out),
+            AppConn::Undecided(_) | AppConn::Empty => {}
         }
     }
 
@@ -177,7 +300,7 @@ impl AppConn {
                 Some(Inner::Http1(c)) => Some(c.stats()),
                 _ => None,
             },
-            AppConn::Http2(_) => None,
+            _ => None,
         }
     }
 
@@ -197,7 +320,7 @@ impl AppConn {
                 Some(Inner::Http2(c)) => Some(c),
                 _ => None,
             },
-            AppConn::Http1(_) => None,
+            _ => None,
         }
     }
 }

@@ -967,14 +967,13 @@ fn http_dir(dir: shadowmcp_reassembly::Direction) -> shadowmcp_http1::Direction 
 }
 
 impl HttpStage {
-    /// The parser of `conn`, made on its first data (`first`, travelling
-    /// in `dir`), which tells which protocol it speaks; and the setup the
-    /// parsers share.
+    /// The parser of `conn`, made on its first data (travelling in `dir`;
+    /// its bytes tell which protocol it speaks); and the setup the parsers
+    /// share.
     fn conn(
         &mut self,
         conn: ConnId,
         dir: shadowmcp_http1::Direction,
-        first: &[u8],
     ) -> Option<(&mut app::AppConn, &app::AppSetup)> {
         if !self.conns.contains_key(&conn) {
             let (flow, midstream, position) = self.opened.remove(&conn)?;
@@ -987,7 +986,7 @@ impl HttpStage {
                 origin,
                 midstream,
             };
-            let c = app::AppConn::new(&self.setup, start, dir, first);
+            let c = app::AppConn::new(start, dir);
             self.conns.insert(conn, c);
         }
         let setup = &self.setup;
@@ -1015,7 +1014,7 @@ impl StreamSink for HttpStage {
             } => {
                 let position = self.packet_number;
                 let mut out = std::mem::take(&mut self.out);
-                if let Some((c, setup)) = self.conn(conn, http_dir(dir), data) {
+                if let Some((c, setup)) = self.conn(conn, http_dir(dir)) {
                     c.set_position(position);
                     c.on_data(setup, http_dir(dir), ts, data, &mut out);
                 }
@@ -1023,14 +1022,14 @@ impl StreamSink for HttpStage {
             }
             StreamEvent::Gap { conn, dir, len } => {
                 let mut out = std::mem::take(&mut self.out);
-                if let Some((c, setup)) = self.conn(conn, http_dir(dir), &[]) {
+                if let Some((c, setup)) = self.conn(conn, http_dir(dir)) {
                     c.on_gap(setup, http_dir(dir), len, &mut out);
                 }
                 self.out = out;
             }
             StreamEvent::Fin { conn, dir } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.on_fin(http_dir(dir), self.last_ts, &mut self.out);
+                    c.on_fin(&self.setup, http_dir(dir), self.last_ts, &mut self.out);
                 }
             }
             StreamEvent::Closed { conn, ts, .. } => {

@@ -108,7 +108,7 @@ fn diff(want: &[String], got: &[String]) -> String {
     out
 }
 
-fn run(segs: &[Seg]) -> Vec<Record> {
+fn run(segs: &[Seg], config: &CaptureConfig) -> Vec<Record> {
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
     for s in segs {
         w.write_packet(s.ts, &s.seg.to_ethernet()).unwrap();
@@ -117,8 +117,20 @@ fn run(segs: &[Seg]) -> Vec<Record> {
     let reader =
         CaptureReader::from_reader("resegmented.pcap", std::io::Cursor::new(bytes)).unwrap();
     let mut records = Vec::new();
-    process_reader(reader, &CaptureConfig::default(), &mut |r| records.push(r)).unwrap();
+    process_reader(reader, config, &mut |r| records.push(r)).unwrap();
     records
+}
+
+/// The engine's settings for a fixture: its key log, if it has one.
+fn config_for(name: &str) -> CaptureConfig {
+    let mut config = CaptureConfig::default();
+    let keys = fixture(name).replace(".pcap", ".keys");
+    if let Ok(bytes) = std::fs::read(&keys) {
+        let (log, errors) = shadowmcp_engine::KeyLog::parse_bytes(&bytes);
+        assert!(errors.is_empty(), "{keys}: {errors:?}");
+        config.tls.keylog = Some(std::sync::Arc::new(log));
+    }
+    config
 }
 
 fn is_data(s: &TcpSegment) -> bool {
@@ -196,18 +208,41 @@ const CAPTURES: &[&str] = &[
     "real/ts-streamable.pcap",
     "real/curl-gzip-chunked.pcap",
     "real/curl-pipelined.pcap",
+    // TLS 1.3 decrypted with its key log, HTTP/1.1 and HTTP/2 inside; the
+    // same without keys (handshake only); cleartext HTTP/2 (prior
+    // knowledge, and Upgrade: h2c).
+    "tls/py-streamable-tls.pcap",
+    "tls/py-streamable-h2.pcap",
+    "tls/known-sni-nokeys.pcap",
+    "tls/curl-h2c-prior-knowledge.pcap",
+    "tls/curl-h2c-upgrade.pcap",
 ];
 
 #[test]
 fn rewriting_a_capture_unchanged_gives_the_same_exchanges() {
     for name in CAPTURES {
         let segs = segments(&fixture(name));
+        let config = config_for(name);
         let mut original = Vec::new();
         let reader = CaptureReader::open(&fixture(name)).unwrap();
-        process_reader(reader, &CaptureConfig::default(), &mut |r| original.push(r)).unwrap();
+        process_reader(reader, &config, &mut |r| original.push(r)).unwrap();
         assert!(!original.is_empty(), "{name}");
-        let (got, want) = (summary(&run(&segs)), summary(&original));
+        let (got, want) = (summary(&run(&segs, &config)), summary(&original));
         assert!(got == want, "{name}: {}", diff(&want, &got));
+    }
+}
+
+#[test]
+fn byte_by_byte_segments_give_the_same_exchanges() {
+    // The protocol of a connection is decided on its first bytes: a
+    // ClientHello or an HTTP/2 preface split into one-byte segments must be
+    // recognised all the same.
+    for name in CAPTURES {
+        let segs = segments(&fixture(name));
+        let config = config_for(name);
+        let expected = summary(&run(&segs, &config));
+        let got = summary(&run(&mangle(&segs, &[0], &[], &[]), &config));
+        assert!(got == expected, "{name}: {}", diff(&expected, &got));
     }
 }
 
@@ -222,9 +257,10 @@ proptest! {
         dups in proptest::collection::vec(0usize..10_000, 0..20),
     ) {
         let segs = segments(&fixture(CAPTURES[which]));
-        let expected = summary(&run(&segs));
+        let config = config_for(CAPTURES[which]);
+        let expected = summary(&run(&segs, &config));
         let mangled = mangle(&segs, &cuts, &swaps, &dups);
-        let got = summary(&run(&mangled));
+        let got = summary(&run(&mangled, &config));
         prop_assert!(got == expected, "{}", diff(&expected, &got));
     }
 }
