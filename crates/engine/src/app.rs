@@ -19,6 +19,7 @@ pub(crate) struct AppSetup {
 }
 
 /// What a new connection needs to know about itself.
+#[derive(Clone)]
 pub(crate) struct ConnStart {
     pub flow: Flow,
     pub origin: Origin,
@@ -122,10 +123,10 @@ impl AppConn {
     pub fn max_state_bytes() -> usize {
         let h1 = std::mem::size_of::<Http1Connection>();
         let h2 = std::mem::size_of::<Http2Connection>();
+        let parser = h1.max(h2);
+        // TLS holds its parser behind one more AppConn.
         std::mem::size_of::<AppConn>()
-            + (std::mem::size_of::<TlsConn>() + h1.max(h2))
-                .max(h1)
-                .max(h2)
+            + (std::mem::size_of::<TlsConn>() + std::mem::size_of::<AppConn>() + parser).max(parser)
     }
 
     /// The parser for a connection whose first bytes travel in `dir`;
@@ -141,9 +142,8 @@ impl AppConn {
         }))
     }
 
-    /// The parser for `protocol`.
-    fn made(setup: &AppSetup, start: ConnStart, protocol: Protocol) -> AppConn {
-        let ids = ExchangeIds::for_flow(start.flow.id);
+    /// The parser for `protocol`, numbering its exchanges with `ids`.
+    fn made(setup: &AppSetup, start: ConnStart, protocol: Protocol, ids: ExchangeIds) -> AppConn {
         match protocol {
             Protocol::Tls => AppConn::Tls(Box::new(TlsConn {
                 tls: TlsConnection::new(setup.tls.clone()),
@@ -189,7 +189,8 @@ impl AppConn {
             first,
             position,
         } = *u;
-        *self = AppConn::made(setup, start, protocol);
+        let ids = ExchangeIds::for_flow(start.flow.id);
+        *self = AppConn::made(setup, start, protocol, ids);
         self.set_position(position);
         if !first.is_empty() {
             self.on_data(setup, dir, ts, &first, out);
@@ -274,7 +275,7 @@ impl AppConn {
             AppConn::Tls(t) => {
                 if let Some(inner) = &mut t.inner {
                     let mut inner_out = Vec::new();
-                    inner.on_fin(dir, ts, &mut inner_out);
+                    inner.on_fin(setup, dir, ts, &mut inner_out);
                     t.tag(inner_out, out);
                 }
             }
@@ -296,10 +297,7 @@ impl AppConn {
     pub fn http1_stats(&self) -> Option<&shadowmcp_http1::Http1Stats> {
         match self {
             AppConn::Http1(c) => Some(c.stats()),
-            AppConn::Tls(t) => match &t.inner {
-                Some(Inner::Http1(c)) => Some(c.stats()),
-                _ => None,
-            },
+            AppConn::Tls(t) => t.inner.as_deref().and_then(AppConn::http1_stats),
             _ => None,
         }
     }
@@ -316,10 +314,7 @@ impl AppConn {
     pub fn http2(&self) -> Option<&Http2Connection> {
         match self {
             AppConn::Http2(c) => Some(c),
-            AppConn::Tls(t) => match &t.inner {
-                Some(Inner::Http2(c)) => Some(c),
-                _ => None,
-            },
+            AppConn::Tls(t) => t.inner.as_deref().and_then(AppConn::http2),
             _ => None,
         }
     }
@@ -351,54 +346,13 @@ fn upgraded_to_h2(
     h2
 }
 
-/// The HTTP parser that reads a TLS connection's plaintext.
-enum Inner {
-    Http1(Box<Http1Connection>),
-    Http2(Box<Http2Connection>),
-}
-
-impl Inner {
-    fn set_position(&mut self, position: u64) {
-        match self {
-            Inner::Http1(c) => c.set_position(position),
-            Inner::Http2(c) => c.set_position(position),
-        }
-    }
-
-    fn on_data(&mut self, dir: Direction, ts: Timestamp, data: &[u8], out: &mut Vec<Record>) {
-        match self {
-            Inner::Http1(c) => c.on_data(dir, ts, data, out),
-            Inner::Http2(c) => c.on_data(dir, ts, data, out),
-        }
-    }
-
-    fn on_gap(&mut self, dir: Direction, len: u64, out: &mut Vec<Record>) {
-        match self {
-            Inner::Http1(c) => c.on_gap(dir, len, out),
-            Inner::Http2(c) => c.on_gap(dir, len, out),
-        }
-    }
-
-    fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Record>) {
-        match self {
-            Inner::Http1(c) => c.on_fin(dir, ts, out),
-            Inner::Http2(c) => c.on_fin(dir, ts, out),
-        }
-    }
-
-    fn on_close(&mut self, ts: Timestamp, out: &mut Vec<Record>) {
-        match self {
-            Inner::Http1(c) => c.on_close(ts, out),
-            Inner::Http2(c) => c.on_close(ts, out),
-        }
-    }
-}
-
 /// A TLS connection: the record layer, and the HTTP parser of its
 /// plaintext once some is decrypted.
 pub(crate) struct TlsConn {
     tls: TlsConnection,
-    inner: Option<Inner>,
+    /// The HTTP/1 or HTTP/2 parser of the plaintext, made on its first
+    /// bytes.
+    inner: Option<Box<AppConn>>,
     start: ConnStart,
     ids: ExchangeIds,
     events: Vec<TlsEvent>,
@@ -453,7 +407,7 @@ impl TlsConn {
         self.handle(setup, ts, &mut events, out);
         if let Some(inner) = &mut self.inner {
             let mut inner_out = Vec::new();
-            inner.on_close(ts, &mut inner_out);
+            inner.on_close(setup, ts, &mut inner_out);
             self.tag(inner_out, out);
         }
         self.announce(ts, out);
@@ -475,31 +429,19 @@ impl TlsConn {
                     let inner = self.inner.get_or_insert_with(|| {
                         let h2 = self.tls.negotiated_alpn() == Some("h2")
                             || (dir == Direction::ToServer && starts_like_preface(&data));
-                        let (flow, origin) = (self.start.flow.clone(), self.start.origin.clone());
-                        let ids = self.ids.clone();
-                        if h2 {
-                            Inner::Http2(Box::new(Http2Connection::new(
-                                flow,
-                                origin,
-                                false,
-                                setup.http2.clone(),
-                                ids,
-                            )))
-                        } else {
-                            Inner::Http1(Box::new(Http1Connection::new(
-                                flow,
-                                origin,
-                                false,
-                                setup.http1.clone(),
-                                ids,
-                            )))
-                        }
+                        let start = ConnStart {
+                            midstream: false,
+                            ..self.start.clone()
+                        };
+                        let protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
+                        // The same numbering as the handshake-only exchange.
+                        Box::new(AppConn::made(setup, start, protocol, self.ids.clone()))
                     });
-                    inner.on_data(dir, ts, &data, &mut inner_out);
+                    inner.on_data(setup, dir, ts, &data, &mut inner_out);
                 }
                 TlsEvent::Gap { dir } => {
                     if let Some(inner) = &mut self.inner {
-                        inner.on_gap(http_dir(dir), 1, &mut inner_out);
+                        inner.on_gap(setup, http_dir(dir), 1, &mut inner_out);
                     }
                 }
                 TlsEvent::Stopped { .. } => self.announce(ts, out),
