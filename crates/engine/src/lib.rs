@@ -252,10 +252,24 @@ pub fn process_source<S: PacketSource>(
     sink: &mut dyn FnMut(Record),
 ) -> Result<CaptureReport, CaptureError> {
     let input = source.input().to_string();
+    drive(&mut source, config, config, &input, (1, 0), sink)
+}
+
+/// Reads `source` to its end on this thread, keeping the packets of share
+/// `(workers, index)` (all of them for `(1, 0)`), and hands every record to
+/// `sink` as soon as it is complete. Share 0 reports the reader's figures.
+fn drive<S: PacketSource>(
+    source: &mut S,
+    config: &CaptureConfig,
+    worker_config: &CaptureConfig,
+    input: &str,
+    (workers, index): (usize, usize),
+    sink: &mut dyn FnMut(Record),
+) -> Result<CaptureReport, CaptureError> {
     let mut decoder = PacketDecoder::new(config.decoder.clone());
-    let mut worker = FlowWorker::new(config, &input);
+    let mut worker = FlowWorker::new(worker_config, input);
     let mut report = CaptureReport {
-        input: input.clone(),
+        input: input.to_string(),
         ..CaptureReport::default()
     };
     let mut clock = Clock::default();
@@ -264,7 +278,9 @@ pub fn process_source<S: PacketSource>(
             Ok(Next::Packet(packet)) => {
                 let ts = packet.ts;
                 if let Some(tcp) = decoder.decode(&packet) {
-                    worker.segment(&tcp);
+                    if shard_of(tcp.src, tcp.dst, workers) == index {
+                        worker.segment(&tcp);
+                    }
                 }
                 worker.add_secrets(&source.take_secrets());
                 ts
@@ -279,16 +295,20 @@ pub fn process_source<S: PacketSource>(
         };
         if clock.due(now) {
             worker.advance(now);
-            observe_reader(config, &mut source, &decoder, &mut report);
-            observe_worker(config, &input, 0, &worker);
+            if index == 0 {
+                observe_reader(config, source, &decoder, &mut report);
+            }
+            observe_worker(config, input, index, &worker);
         }
         report.records += worker.drain(sink);
     }
     decoder.finish();
     worker.finish();
     report.records += worker.drain(sink);
-    observe_reader(config, &mut source, &decoder, &mut report);
-    observe_worker(config, &input, 0, &worker);
+    if index == 0 {
+        observe_reader(config, source, &decoder, &mut report);
+    }
+    observe_worker(config, input, index, &worker);
     let (reassembly, http) = worker.stats();
     report.reader = source.stats();
     report.decode = decoder.stats().clone();
@@ -581,68 +601,21 @@ fn read_own_share<H: RecordHandler>(
     out: Sender<Vec<H::Output>>,
 ) -> Result<CaptureReport, CaptureError> {
     let mut source = CaptureReader::open_with(path, config.reader.clone())?;
-    let mut decoder = PacketDecoder::new(config.decoder.clone());
-    let mut worker = FlowWorker::new(worker_config, path);
-    let mut report = CaptureReport {
-        input: path.to_string(),
-        ..CaptureReport::default()
-    };
-    let mut clock = Clock::default();
     let mut outputs = Vec::new();
-    let mut hand_over =
-        |worker: &mut FlowWorker, outputs: &mut Vec<H::Output>, records: &mut u64| {
-            *records += worker.drain(&mut |r| handler.on_record(r, outputs));
+    drive(
+        &mut source,
+        config,
+        worker_config,
+        path,
+        (workers, index),
+        &mut |record| {
+            handler.on_record(record, &mut outputs);
             if !outputs.is_empty() {
                 // The writer only stops when every sender is gone.
-                let _ = out.send(std::mem::take(outputs));
+                let _ = out.send(std::mem::take(&mut outputs));
             }
-        };
-    let mut records = 0u64;
-    loop {
-        let now = match PacketSource::next(&mut source) {
-            Ok(Next::Packet(packet)) => {
-                let ts = packet.ts;
-                if let Some(tcp) = decoder.decode(&packet) {
-                    if shard_of(tcp.src, tcp.dst, workers) == index {
-                        worker.segment(&tcp);
-                    }
-                }
-                worker.add_secrets(&PacketSource::take_secrets(&mut source));
-                ts
-            }
-            Ok(Next::Idle(now)) => now,
-            Ok(Next::End) => break,
-            Err(e) if !e.is_fatal() => {
-                report.truncated = Some(e.to_string());
-                break;
-            }
-            Err(e) => return Err(e),
-        };
-        if clock.due(now) {
-            worker.advance(now);
-            if index == 0 {
-                observe_reader(config, &mut source, &decoder, &mut report);
-            }
-            observe_worker(config, path, index, &worker);
-        }
-        hand_over(&mut worker, &mut outputs, &mut records);
-    }
-    decoder.finish();
-    worker.finish();
-    hand_over(&mut worker, &mut outputs, &mut records);
-    if index == 0 {
-        observe_reader(config, &mut source, &decoder, &mut report);
-    }
-    observe_worker(config, path, index, &worker);
-    let (reassembly, http) = worker.stats();
-    report.reader = PacketSource::stats(&source);
-    report.decode = decoder.stats().clone();
-    report.reassembly = reassembly;
-    report.http = http;
-    (report.tls, report.http2) = worker.app_stats();
-    report.secrets_skipped = worker.http.secret_errors;
-    report.records = records;
-    Ok(report)
+        },
+    )
 }
 
 /// Both directions and every connection between two hosts land on the same
