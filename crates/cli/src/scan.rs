@@ -179,6 +179,17 @@ impl EngineArgs {
     }
 }
 
+/// Adds the key log file at `path` to `log`; the lines it skipped. An
+/// unreadable file is a one-line error naming it.
+pub(crate) fn add_keylog_file(
+    log: &mut shadowmcp_engine::KeyLog,
+    path: &std::path::Path,
+) -> Result<Vec<shadowmcp_engine::KeyLogError>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{}: cannot read key log: {e}", path.display()))?;
+    Ok(log.add_bytes(&bytes))
+}
+
 /// Reads every key log into one. An unreadable file is an error; bad lines
 /// are warnings (the first few each, then a count), never fatal.
 pub(crate) fn load_keylogs(paths: &[PathBuf]) -> Result<shadowmcp_engine::KeyLog, String> {
@@ -186,8 +197,7 @@ pub(crate) fn load_keylogs(paths: &[PathBuf]) -> Result<shadowmcp_engine::KeyLog
     let mut log = shadowmcp_engine::KeyLog::default();
     for path in paths {
         let name = path.display();
-        let bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read key log: {e}"))?;
-        let errors = log.add_bytes(&bytes);
+        let errors = add_keylog_file(&mut log, path)?;
         for e in errors.iter().take(SHOWN) {
             crate::warning(format!("{name}: {e} (skipped)"));
         }

@@ -187,10 +187,9 @@ fn run_case(path: &Path, setup: &crate::scan::Setup) -> Result<(Vec<String>, Vec
     let mut capture = setup.capture.clone();
     if let Some(k) = &case.keylog {
         let path = base.join(k);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("{}: cannot read key log: {e}", path.display()))?;
-        let (log, errors) = shadowmcp_engine::KeyLog::parse_bytes(&bytes);
-        if let Some(e) = errors.first() {
+        let mut log = shadowmcp_engine::KeyLog::default();
+        // A regression case's key log must be clean.
+        if let Some(e) = crate::scan::add_keylog_file(&mut log, &path)?.first() {
             return Err(format!("{}: {e}", path.display()));
         }
         capture.tls.keylog = Some(std::sync::Arc::new(log));

@@ -43,7 +43,7 @@ use shadowmcp_reassembly::{
     ConnId, Reassembler, ReassemblyConfig, ReassemblyStats, Segment, StreamEvent, StreamSink,
     TcpFlags,
 };
-pub use shadowmcp_tls::{KeyLog, TlsConfig, TlsStats};
+pub use shadowmcp_tls::{KeyLog, KeyLogError, TlsConfig, TlsStats};
 
 /// Flow tables are keyed by addresses and ports an attacker chooses:
 /// foldhash with a per-process random seed is several times cheaper than
