@@ -394,15 +394,7 @@ impl<'a> ScanRun<'a> {
             scan_stats,
             ..
         } = self;
-        let new_handler = || ScanHandler {
-            scanner: Scanner::new(
-                setup.detector.clone(),
-                setup.policy.clone(),
-                options.clone(),
-            ),
-            totals: scan_stats,
-            metrics: metrics.clone(),
-        };
+        let new_handler = || ScanHandler::new(setup, options, scan_stats, metrics);
         if *threads == 1 {
             let mut handler = new_handler();
             let mut events = Vec::new();
@@ -443,15 +435,7 @@ impl<'a> ScanRun<'a> {
             scan_stats,
             ..
         } = self;
-        let mut handler = ScanHandler {
-            scanner: Scanner::new(
-                setup.detector.clone(),
-                setup.policy.clone(),
-                options.clone(),
-            ),
-            totals: scan_stats,
-            metrics: metrics.clone(),
-        };
+        let mut handler = ScanHandler::new(setup, options, scan_stats, metrics);
         let mut events = Vec::new();
         read_log(
             name,
@@ -622,6 +606,26 @@ struct ScanHandler<'a> {
     scanner: Scanner,
     totals: &'a Mutex<ScanStats>,
     metrics: Option<Arc<Metrics>>,
+}
+
+impl<'a> ScanHandler<'a> {
+    /// A scanner of its own, adding to the run's totals and metrics.
+    fn new(
+        setup: &Setup,
+        options: &ScanOptions,
+        totals: &'a Mutex<ScanStats>,
+        metrics: &Option<Arc<Metrics>>,
+    ) -> ScanHandler<'a> {
+        ScanHandler {
+            scanner: Scanner::new(
+                setup.detector.clone(),
+                setup.policy.clone(),
+                options.clone(),
+            ),
+            totals,
+            metrics: metrics.clone(),
+        }
+    }
 }
 
 impl RecordHandler for ScanHandler<'_> {
