@@ -10,8 +10,9 @@ use shadowmcp_exchange::{
 
 use crate::decode::{ContentDecoder, Sink};
 use crate::parse::{
-    framing, is_request_line, is_status_line, lines, list_values, media_type, parse_header_lines,
-    parse_request_line, parse_status_line, section_end, Framing, HeaderNotes, RequestStart,
+    framing, is_request_line, is_status_line, lines, list_values, media_type, media_type_of,
+    parse_header_lines, parse_request_line, parse_status_line, section_end, Framing, HeaderNotes,
+    RequestStart,
 };
 use crate::sse::SseParser;
 use crate::{BodyBudget, Direction, ExchangeIds, Http1Config, Http1Stats, ParseErrorKind};
@@ -162,8 +163,7 @@ fn may_carry_mcp(headers: &Headers) -> bool {
     let mut declared = false;
     for value in headers.iter_named("content-type") {
         declared = true;
-        let media = value.split(|&b| b == b';').next().unwrap_or_default();
-        let media = String::from_utf8_lossy(media).trim().to_ascii_lowercase();
+        let media = media_type_of(value);
         if media.is_empty()
             || media.contains("json")
             || media == "text/event-stream"

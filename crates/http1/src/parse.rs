@@ -237,9 +237,14 @@ pub(crate) fn list_values(headers: &Headers, name: &str) -> Vec<String> {
 
 /// The media type of Content-Type, lower-cased, parameters dropped.
 pub(crate) fn media_type(headers: &Headers) -> Option<String> {
-    let v = headers.get("content-type")?;
-    let mt = v.split(|&b| b == b';').next().unwrap_or_default();
-    Some(String::from_utf8_lossy(trim_ws(mt)).to_ascii_lowercase())
+    headers.get("content-type").map(media_type_of)
+}
+
+/// The media type of one Content-Type value, lower-cased, without
+/// parameters.
+pub(crate) fn media_type_of(value: &[u8]) -> String {
+    let mt = value.split(|&b| b == b';').next().unwrap_or_default();
+    String::from_utf8_lossy(trim_ws(mt)).to_ascii_lowercase()
 }
 
 /// How a message body is delimited (RFC 9112 §6.3).
