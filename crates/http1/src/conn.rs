@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use shadowmcp_exchange::{
-    Body, Exchange, Flags, Flow, Headers, Origin, Record, Request, Response, SseUpdate, Timestamp,
+    Body, Exchange, Flags, Flow, Headers, Origin, Record, Request, Response, Timestamp,
 };
 
 use crate::decode::{ContentDecoder, Sink};
@@ -14,7 +14,7 @@ use crate::parse::{
     parse_header_lines, parse_request_line, parse_status_line, section_end, Framing, HeaderNotes,
     RequestStart,
 };
-use crate::sse::SseParser;
+use crate::sse::{EventStreamOut, SseParser};
 use crate::{BodyBudget, Direction, ExchangeIds, Http1Config, Http1Stats, ParseErrorKind};
 
 /// Index of the half that carries requests.
@@ -391,15 +391,6 @@ struct Parts {
 }
 
 /// The open `text/event-stream` response.
-struct OpenStream {
-    id: u64,
-    /// The exchange, until it is handed out.
-    unsent: Option<Box<Exchange>>,
-    /// Problems met since the exchange was built.
-    flags: Flags,
-    truncated_seen: u64,
-}
-
 /// The HTTP/1 parser of one TCP connection. See the crate docs.
 pub struct Connection {
     flow: Flow,
@@ -415,7 +406,7 @@ pub struct Connection {
     queue: VecDeque<Pending>,
     next_seq: u64,
     cur_resp: Option<CurResponse>,
-    stream: Option<OpenStream>,
+    stream: Option<EventStreamOut>,
     stats: Http1Stats,
     last_ts: Timestamp,
     position: u64,
@@ -1171,12 +1162,7 @@ impl Connection {
                 flags,
                 position,
             });
-            self.stream = Some(OpenStream {
-                id,
-                unsent: Some(ex),
-                flags: Flags::default(),
-                truncated_seen: 0,
-            });
+            self.stream = Some(EventStreamOut::new(ex));
         } else {
             self.cur_resp = Some(CurResponse {
                 id,
@@ -1641,52 +1627,20 @@ impl Connection {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let mut events = Vec::new();
-        if let Some(p) = self.halves[SERVER].body.as_mut().and_then(BodyReader::sse) {
-            events = p.take_events();
-            let truncated = p.truncated_events();
-            if truncated > stream.truncated_seen {
-                self.stats.sse_events_truncated += truncated - stream.truncated_seen;
-                stream.truncated_seen = truncated;
-                stream.flags.truncated = true;
-            }
-        }
         if self.halves[SERVER].flags.gap {
             stream.flags.gap = true;
         }
-        self.stats.sse_events += events.len() as u64;
-        if let Some(mut ex) = stream.unsent.take() {
-            if let Some(r) = ex.response.as_mut() {
-                r.sse_events = events;
-            }
-            ex.flags.merge(stream.flags);
-            self.stats.exchanges += 1;
-            out.push(Record::Exchange(ex));
-        } else if !events.is_empty() {
-            out.push(Record::SseUpdate(SseUpdate {
-                exchange_id: stream.id,
-                flow_id: Some(self.flow.id),
-                ts,
-                events,
-                end: false,
-                flags: stream.flags,
-            }));
-        }
+        let parser = self.halves[SERVER].body.as_mut().and_then(BodyReader::sse);
+        let done = stream.flush(parser, self.flow.id, ts, out);
+        self.stats.sse_events_truncated += done.truncated_events;
+        self.stats.sse_events += done.events;
+        self.stats.exchanges += u64::from(done.exchange);
     }
 
     fn end_stream(&mut self, flags: Flags, ts: Timestamp, out: &mut Vec<Record>) {
         self.flush_stream(ts, out);
         if let Some(stream) = self.stream.take() {
-            let mut all = stream.flags;
-            all.merge(flags);
-            out.push(Record::SseUpdate(SseUpdate {
-                exchange_id: stream.id,
-                flow_id: Some(self.flow.id),
-                ts,
-                events: Vec::new(),
-                end: true,
-                flags: all,
-            }));
+            stream.finish(flags, self.flow.id, ts, out);
         }
     }
 

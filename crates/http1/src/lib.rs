@@ -55,7 +55,7 @@ use std::sync::Arc;
 
 pub use body::decode_body;
 pub use conn::{Connection, H2cUpgrade};
-pub use sse::SseParser;
+pub use sse::{EventStreamOut, Flushed, SseParser};
 
 /// Direction of bytes on the connection, as the transport saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,7 +1,7 @@
 //! Incremental `text/event-stream` parser (WHATWG HTML, "Server-sent events",
 //! §9.2.6 "Interpreting an event stream"), with bounded memory.
 
-use shadowmcp_exchange::SseEvent;
+use shadowmcp_exchange::{Exchange, Flags, Record, SseEvent, SseUpdate, Timestamp};
 
 const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
@@ -260,6 +260,106 @@ impl SseParser {
         let partial = !self.line.is_empty() || self.has_data;
         self.reset_partial();
         partial
+    }
+}
+
+/// An event-stream response handed out as it arrives, the same way by the
+/// HTTP/1 and HTTP/2 parsers: first its exchange (flagged `streaming`,
+/// with the events parsed so far), then each new batch of events as an
+/// [`SseUpdate`], and last an update with `end` ([`EventStreamOut::finish`]).
+#[derive(Debug)]
+pub struct EventStreamOut {
+    exchange_id: u64,
+    /// The exchange, until it is handed out.
+    unsent: Option<Box<Exchange>>,
+    /// Problems met since the exchange was built.
+    pub flags: Flags,
+    truncated_seen: u64,
+}
+
+/// What one [`EventStreamOut::flush`] handed out, for the parser's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub events: u64,
+    /// Events the parser cut since the last flush.
+    pub truncated_events: u64,
+    /// The exchange itself went out.
+    pub exchange: bool,
+}
+
+impl EventStreamOut {
+    pub fn new(exchange: Box<Exchange>) -> EventStreamOut {
+        EventStreamOut {
+            exchange_id: exchange.id,
+            unsent: Some(exchange),
+            flags: Flags::default(),
+            truncated_seen: 0,
+        }
+    }
+
+    pub fn exchange_id(&self) -> u64 {
+        self.exchange_id
+    }
+
+    /// The exchange while it has not been handed out.
+    pub fn unsent(&self) -> Option<&Exchange> {
+        self.unsent.as_deref()
+    }
+
+    /// Hands out the exchange, or the events `parser` finished since the
+    /// last call.
+    pub fn flush(
+        &mut self,
+        parser: Option<&mut SseParser>,
+        flow_id: u64,
+        ts: Timestamp,
+        out: &mut Vec<Record>,
+    ) -> Flushed {
+        let mut done = Flushed::default();
+        let mut events = Vec::new();
+        if let Some(p) = parser {
+            events = p.take_events();
+            let truncated = p.truncated_events();
+            if truncated > self.truncated_seen {
+                done.truncated_events = truncated - self.truncated_seen;
+                self.truncated_seen = truncated;
+                self.flags.truncated = true;
+            }
+        }
+        done.events = events.len() as u64;
+        if let Some(mut ex) = self.unsent.take() {
+            if let Some(r) = ex.response.as_mut() {
+                r.sse_events = events;
+            }
+            ex.flags.merge(self.flags);
+            done.exchange = true;
+            out.push(Record::Exchange(ex));
+        } else if !events.is_empty() {
+            out.push(Record::SseUpdate(SseUpdate {
+                exchange_id: self.exchange_id,
+                flow_id: Some(flow_id),
+                ts,
+                events,
+                end: false,
+                flags: self.flags,
+            }));
+        }
+        done
+    }
+
+    /// The closing update, with the stream's flags and `flags`. Flush
+    /// first: events still in the parser are not handed out here.
+    pub fn finish(self, flags: Flags, flow_id: u64, ts: Timestamp, out: &mut Vec<Record>) {
+        let mut all = self.flags;
+        all.merge(flags);
+        out.push(Record::SseUpdate(SseUpdate {
+            exchange_id: self.exchange_id,
+            flow_id: Some(flow_id),
+            ts,
+            events: Vec::new(),
+            end: true,
+            flags: all,
+        }));
     }
 }
 

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use shadowmcp_exchange::{
-    Body, Exchange, Flags, Flow, Headers, HttpVersion, Origin, Record, Request, Response, SseEvent,
-    SseUpdate, Timestamp,
+    Body, Exchange, Flags, Flow, Headers, HttpVersion, Origin, Record, Request, Response, Timestamp,
 };
-use shadowmcp_http1::{decode_body, BodyBudget, SseParser};
+use shadowmcp_http1::{decode_body, BodyBudget, EventStreamOut, SseParser};
 
 use crate::frame::{
     flag, kind, setting, unpad, FrameHeader, DEFAULT_MAX_FRAME_SIZE, HEADER_LEN,
@@ -153,11 +152,7 @@ struct Side {
 /// The live event stream of a `text/event-stream` response.
 struct Sse {
     parser: SseParser,
-    /// The exchange, until it is handed out.
-    unsent: Option<Box<Exchange>>,
-    /// Problems met since the exchange was built.
-    flags: Flags,
-    truncated_seen: u64,
+    out: EventStreamOut,
 }
 
 struct Stream {
@@ -336,7 +331,7 @@ impl Connection {
                 s.req.body.data.len()
                     + s.resp.body.data.len()
                     + s.sse.as_ref().map_or(0, |e| {
-                        e.parser.buffered_bytes() + e.unsent.as_deref().map_or(0, exchange_size)
+                        e.parser.buffered_bytes() + e.out.unsent().map_or(0, exchange_size)
                     })
                     + s.request.as_ref().map_or(0, |r| headers_size(&r.headers))
                     + s.response.as_ref().map_or(0, |r| headers_size(&r.headers))
@@ -472,7 +467,7 @@ impl Connection {
             s.flags.merge(mark);
             if let Some(sse) = s.sse.as_mut() {
                 if !client_side {
-                    sse.flags.merge(mark);
+                    sse.out.flags.merge(mark);
                 }
             }
             self.maybe_finish(id, out);
@@ -1360,9 +1355,7 @@ impl Connection {
             self.sse_dirty.insert(id);
             s.sse = Some(Sse {
                 parser: SseParser::new(self.config.max_sse_event_bytes),
-                unsent: Some(ex),
-                flags: Flags::default(),
-                truncated_seen: 0,
+                out: EventStreamOut::new(ex),
             });
         }
     }
@@ -1523,23 +1516,16 @@ impl Connection {
             let Some(mut s) = self.streams.remove(&id) else {
                 return;
             };
-            let mut flags = s.sse.as_ref().map_or(Flags::default(), |e| e.flags);
-            if cut {
-                flags.merge(mark);
-            }
-            if let Some(sse) = s.sse.as_mut() {
+            if let Some(mut sse) = s.sse.take() {
+                let mut flags = Flags::default();
+                if cut {
+                    flags.merge(mark);
+                }
                 if sse.parser.finish() {
                     flags.incomplete = true;
                 }
+                sse.out.finish(flags, self.flow.id, self.now, out);
             }
-            out.push(Record::SseUpdate(SseUpdate {
-                exchange_id: s.exchange_id,
-                flow_id: Some(self.flow.id),
-                ts: self.now,
-                events: Vec::new(),
-                end: true,
-                flags,
-            }));
             return;
         }
         let req_complete = s.req.ended && !cut;
@@ -1615,31 +1601,12 @@ impl Connection {
         let Some(sse) = s.sse.as_mut() else {
             return;
         };
-        let events: Vec<SseEvent> = sse.parser.take_events();
-        let truncated = sse.parser.truncated_events();
-        if truncated > sse.truncated_seen {
-            self.stats.sse_events_truncated += truncated - sse.truncated_seen;
-            sse.truncated_seen = truncated;
-            sse.flags.truncated = true;
-        }
-        self.stats.sse_events += events.len() as u64;
-        if let Some(mut ex) = sse.unsent.take() {
-            if let Some(r) = ex.response.as_mut() {
-                r.sse_events = events;
-            }
-            ex.flags.merge(sse.flags);
-            self.stats.exchanges += 1;
-            out.push(Record::Exchange(ex));
-        } else if !events.is_empty() {
-            out.push(Record::SseUpdate(SseUpdate {
-                exchange_id: s.exchange_id,
-                flow_id: Some(self.flow.id),
-                ts: self.now,
-                events,
-                end: false,
-                flags: sse.flags,
-            }));
-        }
+        let done = sse
+            .out
+            .flush(Some(&mut sse.parser), self.flow.id, self.now, out);
+        self.stats.sse_events_truncated += done.truncated_events;
+        self.stats.sse_events += done.events;
+        self.stats.exchanges += u64::from(done.exchange);
     }
 
     fn build(&self, parts: Parts) -> Box<Exchange> {
