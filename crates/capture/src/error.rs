@@ -49,6 +49,20 @@ impl CaptureError {
         !matches!(self, CaptureError::Truncated { .. })
     }
 
+    /// The same error, saying `packets` were read before it when it is a
+    /// [`CaptureError::Truncated`] (a [`ChunkReader`](crate::ChunkReader)
+    /// does not count packets; whoever parsed its chunks does).
+    pub fn with_packets_read(self, packets: u64) -> CaptureError {
+        match self {
+            CaptureError::Truncated { input, offset, .. } => CaptureError::Truncated {
+                input,
+                packets_read: packets,
+                offset,
+            },
+            other => other,
+        }
+    }
+
     /// The input name (path, or `-` for stdin) the error is about.
     pub fn input(&self) -> &str {
         match self {

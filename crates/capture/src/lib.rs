@@ -41,7 +41,8 @@ pub mod writer;
 pub use decode::{DecodeStats, DecoderConfig, MalformedKind, PacketDecoder, TcpFlags, TcpPacket};
 pub use error::CaptureError;
 pub use reader::{
-    CaptureFormat, CaptureReader, DecryptionSecrets, Packet, ReaderConfig, ReaderStats,
+    BlockParser, CaptureFormat, CaptureParts, CaptureReader, Chunk, ChunkReader, DecryptionSecrets,
+    Packet, PacketAt, ReaderConfig, ReaderStats,
 };
 
 /// A link-layer header type (tcpdump.org `LINKTYPE_*` numbers).

@@ -1,13 +1,23 @@
 //! Streaming reader for pcap, pcapng and gzip-compressed captures.
+//!
+//! Reading comes in two halves so that several threads can share one read
+//! of a capture: a [`ChunkReader`] reads the (decompressed) bytes into
+//! [`Chunk`]s that hold whole blocks only, checking every block's length
+//! against the limit before reading towards it, and a [`BlockParser`] turns
+//! the blocks of a chunk into [`Packet`]s that borrow the chunk. A
+//! [`CaptureReader`] runs both on one thread; [`CaptureReader::into_parts`]
+//! hands them out, so that one thread reads while every worker parses the
+//! same chunks in place.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
-use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
-use pcap_parser::pcapng::{Block, OptionCode};
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::nom;
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, Block, OptionCode};
+use pcap_parser::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, LegacyPcapBlock, PcapError,
+};
 use shadowmcp_exchange::Timestamp;
 
 use crate::error::CaptureError;
@@ -18,15 +28,17 @@ const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 /// Smallest legal section header block: header, byte-order magic, versions,
 /// section length, trailing length.
 const SHB_MIN_LEN: u32 = 28;
+/// Smallest pcapng block: type, length and trailing length.
+const NG_MIN_LEN: u32 = 12;
 
 /// Limits of a [`CaptureReader`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaderConfig {
     /// Largest block (pcapng block or pcap record with its header) accepted;
-    /// the read buffer grows up to this. Default: 256 MiB.
+    /// a chunk grows up to this to hold one. Default: 256 MiB.
     pub max_block_size: usize,
-    /// Initial read-buffer size. Default: 1 MiB (fewer, larger reads: 64 KiB
-    /// cost ~10 % of a one-thread scan in read calls and buffer shifts).
+    /// Size of a [`Chunk`], i.e. of one read. Default: 1 MiB (fewer, larger
+    /// reads: 64 KiB cost ~10 % of a one-thread scan in read calls).
     pub initial_buffer_size: usize,
     /// Total bytes of pcapng Decryption Secrets Blocks kept for
     /// [`CaptureReader::take_decryption_secrets`]; later ones are counted in
@@ -75,11 +87,14 @@ pub struct DecryptionSecrets {
     pub data: Vec<u8>,
 }
 
-/// Container-level counters of a [`CaptureReader`].
+/// Container-level counters of a [`CaptureReader`] (of its [`BlockParser`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReaderStats {
     /// Packets returned.
     pub packets: u64,
+    /// Bytes of the (decompressed) capture parsed so far, file header and
+    /// block headers included: the position in the input.
+    pub bytes: u64,
     /// pcapng sections seen.
     pub sections: u64,
     /// pcapng interfaces described.
@@ -108,30 +123,433 @@ struct Interface {
     snaplen: u32,
 }
 
-/// Format-specific parsing state, kept apart from the pcap-parser reader so
-/// both can be borrowed at once.
-#[derive(Debug)]
-struct State {
-    // classic pcap
-    linktype: LinkType,
-    nanosecond: bool,
-    big_endian: bool,
-    record_header_len: usize,
-    // pcapng
-    ng_big_endian: bool,
-    interfaces: Vec<Interface>,
-    last_ts: Timestamp,
-    secrets: Vec<DecryptionSecrets>,
-    secrets_bytes: usize,
-    max_secrets_bytes: usize,
-    stats: ReaderStats,
+/// How blocks are delimited in the byte stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Classic pcap records: a header of `header_len` bytes (24 in the
+    /// "modified" format) with the captured length at byte 8.
+    Pcap { big_endian: bool, header_len: usize },
+    /// pcapng blocks, in the byte order of the current section.
+    PcapNg { big_endian: bool },
 }
 
-/// A packet's place in the read buffer, computed while the block is
-/// borrowed and used after the borrow ends.
+impl Framing {
+    /// Full length of the block that starts `data`, read from its header;
+    /// `Ok(None)` while the header is incomplete. A section header sets the
+    /// byte order of the blocks after it.
+    fn block_len(&mut self, data: &[u8]) -> Result<Option<u64>, String> {
+        match *self {
+            Framing::Pcap {
+                big_endian,
+                header_len,
+            } => {
+                Ok(u32_at(data, 8, big_endian).map(|caplen| header_len as u64 + u64::from(caplen)))
+            }
+            Framing::PcapNg { ref mut big_endian } => {
+                let Some(kind) = u32_at(data, 0, false) else {
+                    return Ok(None);
+                };
+                if kind == PCAPNG_SHB {
+                    // The type reads the same in both orders; the
+                    // byte-order magic says which one the section uses.
+                    *big_endian = match u32_at(data, 8, false) {
+                        None => return Ok(None),
+                        Some(PCAPNG_BOM) => false,
+                        Some(v) if v.swap_bytes() == PCAPNG_BOM => true,
+                        Some(_) => {
+                            return Err(
+                                "section header block has an invalid byte-order magic".to_string()
+                            )
+                        }
+                    };
+                }
+                let Some(len) = u32_at(data, 4, *big_endian) else {
+                    return Ok(None);
+                };
+                let min = if kind == PCAPNG_SHB {
+                    SHB_MIN_LEN
+                } else {
+                    NG_MIN_LEN
+                };
+                if len < min || len % 4 != 0 {
+                    return Err(format!("block length {len} is invalid"));
+                }
+                Ok(Some(u64::from(len)))
+            }
+        }
+    }
+}
+
+/// Whole blocks of a capture, as read by a [`ChunkReader`] and parsed by a
+/// [`BlockParser`]. Wrapped in an `Arc`, one chunk serves every thread that
+/// parses the capture.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Kept at its full length (initialised) so a reused buffer needs no
+    /// zeroing; only `..end` is the chunk.
+    buf: Vec<u8>,
+    end: usize,
+    offset: u64,
+}
+
+impl Chunk {
+    /// Offset of the chunk's first byte in the (decompressed) input.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes of whole blocks in the chunk.
+    pub fn len(&self) -> usize {
+        self.end
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == 0
+    }
+
+    /// Bytes of the chunk's buffer (at least [`Chunk::len`]): the memory it
+    /// holds.
+    pub fn buffer_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The whole blocks, as read.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.end).unwrap_or_default()
+    }
+
+    /// The chunk's buffer, to be handed to [`ChunkReader::next_chunk`] again
+    /// (no allocation or page faults for the next chunk).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// The packet `at` points to; `at` must come from a [`BlockParser`]
+    /// reading this chunk (another chunk's packet comes out empty).
+    pub fn packet(&self, at: PacketAt) -> Packet<'_> {
+        let data = at
+            .start
+            .checked_add(at.len)
+            .and_then(|end| self.buf.get(at.start..end.min(self.end)))
+            .unwrap_or_default();
+        Packet {
+            ts: at.ts,
+            linktype: at.linktype,
+            data,
+            orig_len: at.orig_len,
+            number: at.number,
+        }
+    }
+
+    /// The part of the chunk from `pos` on, as a chunk of its own.
+    fn rest(self, pos: usize) -> Chunk {
+        if pos == 0 {
+            return self;
+        }
+        let buf = self.buf.get(pos..self.end).unwrap_or_default().to_vec();
+        Chunk {
+            end: buf.len(),
+            buf,
+            offset: self.offset + pos as u64,
+        }
+    }
+}
+
+/// Where a packet lies in a [`Chunk`] and what it is: what
+/// [`BlockParser::next_packet`] returns, turned into a [`Packet`] by
+/// [`Chunk::packet`]. (A plain value, so the caller can let go of the chunk
+/// when it holds no more packets.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketAt {
+    start: usize,
+    len: usize,
+    ts: Timestamp,
+    linktype: LinkType,
+    orig_len: u32,
+    number: u64,
+}
+
+/// Why a [`ChunkReader`] stops reading, reported after the whole blocks
+/// before the point where it stopped.
+#[derive(Debug)]
+enum Stop {
+    Io(io::Error),
+    Bad(CaptureError),
+}
+
+/// Reads a capture's bytes into [`Chunk`]s of whole blocks. It checks every
+/// block's declared length (against [`ReaderConfig::max_block_size`] before
+/// reading towards it) but parses nothing: see [`BlockParser`].
+pub struct ChunkReader {
+    input: String,
+    source: Box<dyn Read + Send>,
+    gzip: bool,
+    framing: Framing,
+    max_block_size: usize,
+    chunk_size: usize,
+    /// Bytes read past the last whole block, the start of the next chunk.
+    carry: Vec<u8>,
+    /// Input offset of `carry[0]`.
+    offset: u64,
+    at_end: bool,
+    stop: Option<Stop>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ChunkReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkReader")
+            .field("input", &self.input)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkReader {
+    /// Input name as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The next whole blocks, read into `buffer` (any vector, usually one
+    /// from [`Chunk::into_buffer`]); `Ok(None)` at the end of the input.
+    ///
+    /// Errors come after the whole blocks before them, and finish the
+    /// reader. A [`CaptureError::Truncated`] from here says
+    /// `packets_read: 0`, since blocks are not parsed here: see
+    /// [`CaptureError::with_packets_read`].
+    pub fn next_chunk(&mut self, buffer: Vec<u8>) -> Result<Option<Chunk>, CaptureError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut buf = buffer;
+        let mut filled = self.carry.len();
+        if buf.len() < self.chunk_size.max(filled) {
+            buf.resize(self.chunk_size.max(filled), 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            let (end, need) = self.walk(&buf[..filled]);
+            if end > 0 {
+                self.carry.extend_from_slice(&buf[end..filled]);
+                let chunk = Chunk {
+                    buf,
+                    end,
+                    offset: self.offset,
+                };
+                self.offset += end as u64;
+                return Ok(Some(chunk));
+            }
+            if self.at_end {
+                return self.finish(filled);
+            }
+            // Not one whole block yet: read on, making room for a block
+            // larger than the buffer (its length was checked by `walk`).
+            let room = match need {
+                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
+                None => filled.saturating_add(64),
+            };
+            if room > buf.len() {
+                buf.resize(room, 0);
+            }
+            filled += self.read_into(&mut buf[filled..]);
+        }
+    }
+
+    /// The length of the whole blocks at the start of `data`, and the
+    /// length of the next block when its header is there. A bad header or
+    /// an oversized block stops the reader there.
+    fn walk(&mut self, data: &[u8]) -> (usize, Option<u64>) {
+        let mut pos = 0usize;
+        loop {
+            let rest = &data[pos..];
+            let len = match self.framing.block_len(rest) {
+                Ok(Some(len)) => len,
+                Ok(None) => return (pos, None),
+                Err(reason) => {
+                    self.stop(Stop::Bad(CaptureError::Malformed {
+                        input: self.input.clone(),
+                        offset: self.offset + pos as u64,
+                        reason,
+                    }));
+                    return (pos, None);
+                }
+            };
+            if len > self.max_block_size as u64 {
+                self.stop(Stop::Bad(CaptureError::BlockTooLarge {
+                    input: self.input.clone(),
+                    offset: self.offset + pos as u64,
+                    size: len,
+                    limit: self.max_block_size as u64,
+                }));
+                return (pos, None);
+            }
+            if len > rest.len() as u64 {
+                return (pos, Some(len));
+            }
+            // len <= rest.len(), which is a usize.
+            pos += len as usize;
+        }
+    }
+
+    /// Stops reading: nothing after this point is read or returned.
+    fn stop(&mut self, stop: Stop) {
+        self.at_end = true;
+        self.stop.get_or_insert(stop);
+    }
+
+    /// One read (retried when interrupted); 0 at the end of the input or on
+    /// an error, which is kept for after the whole blocks.
+    fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        loop {
+            match self.source.read(buf) {
+                Ok(0) => {
+                    self.at_end = true;
+                    return 0;
+                }
+                Ok(n) => return n.min(buf.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.stop(Stop::Io(e));
+                    return 0;
+                }
+            }
+        }
+    }
+
+    /// The input ended (or reading stopped) with `left` bytes that are not
+    /// a whole block.
+    fn finish(&mut self, left: usize) -> Result<Option<Chunk>, CaptureError> {
+        self.finished = true;
+        let truncated = CaptureError::Truncated {
+            input: self.input.clone(),
+            packets_read: 0,
+            offset: self.offset,
+        };
+        match self.stop.take() {
+            Some(Stop::Bad(e)) => Err(e),
+            // A cut gzip stream is a truncated capture, not a broken disk.
+            Some(Stop::Io(e)) if self.gzip && e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(truncated)
+            }
+            Some(Stop::Io(source)) => Err(CaptureError::Io {
+                input: self.input.clone(),
+                source,
+            }),
+            None if left == 0 => Ok(None),
+            None => Err(truncated),
+        }
+    }
+}
+
+/// Turns the blocks of [`Chunk`]s, in input order, into packets, keeping
+/// the capture's state: link type, pcapng sections and interfaces,
+/// decryption secrets, packet numbers and [`ReaderStats`]. Cloned before
+/// the first chunk, one parser per thread reads the same chunks alike.
+#[derive(Clone, Debug)]
+pub struct BlockParser {
+    input: String,
+    framing: Framing,
+    state: State,
+    failed: bool,
+}
+
+impl BlockParser {
+    /// The next packet of `chunk` from `*pos` on (start at 0), skipping the
+    /// blocks that carry none; `Ok(None)` when the chunk holds no more.
+    /// After an error the parser returns `Ok(None)` for good.
+    pub fn next_packet(
+        &mut self,
+        chunk: &Chunk,
+        pos: &mut usize,
+    ) -> Result<Option<PacketAt>, CaptureError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let blocks = chunk.bytes();
+        while let Some(rest) = blocks.get(*pos..).filter(|r| !r.is_empty()) {
+            let at = *pos;
+            let fail = |parser: &mut BlockParser, reason: String| {
+                parser.failed = true;
+                CaptureError::Malformed {
+                    input: parser.input.clone(),
+                    offset: chunk.offset + at as u64,
+                    reason,
+                }
+            };
+            let len = match self.framing.block_len(rest) {
+                Ok(Some(len)) if len <= rest.len() as u64 => len as usize,
+                Ok(_) => return Err(fail(self, "block runs past its chunk".to_string())),
+                Err(reason) => return Err(fail(self, reason)),
+            };
+            *pos = at + len;
+            self.state.stats.bytes = chunk.offset + *pos as u64;
+            match self.parse(&rest[..len]) {
+                Ok(Step::Skip) => {}
+                Ok(Step::Packet(p)) => {
+                    self.state.stats.packets += 1;
+                    return Ok(Some(PacketAt {
+                        start: at + p.start,
+                        len: p.len,
+                        ts: p.ts,
+                        linktype: p.linktype,
+                        orig_len: p.orig_len,
+                        number: self.state.stats.packets,
+                    }));
+                }
+                Err(reason) => return Err(fail(self, reason)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Container-level counters so far.
+    pub fn stats(&self) -> &ReaderStats {
+        &self.state.stats
+    }
+
+    /// Decryption Secrets Blocks collected so far (pcapng only); drains them.
+    pub fn take_decryption_secrets(&mut self) -> Vec<DecryptionSecrets> {
+        self.state.secrets_bytes = 0;
+        std::mem::take(&mut self.state.secrets)
+    }
+
+    /// One whole block.
+    fn parse(&mut self, block: &[u8]) -> Result<Step, String> {
+        let parsed = match self.framing {
+            Framing::Pcap {
+                big_endian,
+                header_len,
+            } => {
+                let frame = if header_len == 24 {
+                    parse_pcap_frame_modified(block)
+                } else if big_endian {
+                    parse_pcap_frame_be(block)
+                } else {
+                    parse_pcap_frame(block)
+                };
+                frame.map(|(_, b)| self.state.legacy(&b, header_len))
+            }
+            Framing::PcapNg { big_endian } => {
+                let block = if big_endian {
+                    parse_block_be(block)
+                } else {
+                    parse_block_le(block)
+                };
+                block.map(|(_, b)| self.state.ng_block(b))
+            }
+        };
+        parsed.map_err(|e| match e {
+            nom::Err::Incomplete(_) => "block content does not fit its declared length".to_string(),
+            nom::Err::Error(e) | nom::Err::Failure(e) => describe_pcap_error(&e),
+        })
+    }
+}
+
+/// A packet's place in its block.
 #[derive(Clone, Copy, Debug)]
 struct PacketInfo {
-    block_len: usize,
     start: usize,
     len: usize,
     ts: Timestamp,
@@ -141,42 +559,23 @@ struct PacketInfo {
 
 enum Step {
     Packet(PacketInfo),
-    Skip(usize),
-    Refill,
-    Grow,
-    Cut,
-    End,
-    Bad(String),
+    Skip,
 }
 
-/// Wraps the input: retries interrupted reads and turns a read error into
-/// end of input, keeping the error for the reader to report after it has
-/// returned every complete packet read before it.
-struct Input {
-    inner: Box<dyn Read + Send>,
-    error: Arc<Mutex<Option<io::Error>>>,
-    failed: bool,
-}
-
-impl Read for Input {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.failed {
-            return Ok(0);
-        }
-        loop {
-            match self.inner.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.failed = true;
-                    if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(e);
-                    }
-                    return Ok(0);
-                }
-            }
-        }
-    }
+/// What the blocks so far said about the capture.
+#[derive(Clone, Debug)]
+struct State {
+    // classic pcap
+    linktype: LinkType,
+    nanosecond: bool,
+    // pcapng
+    ng_big_endian: bool,
+    interfaces: Vec<Interface>,
+    last_ts: Timestamp,
+    secrets: Vec<DecryptionSecrets>,
+    secrets_bytes: usize,
+    max_secrets_bytes: usize,
+    stats: ReaderStats,
 }
 
 /// Reads packets from a pcap or pcapng capture, optionally gzip-compressed,
@@ -194,29 +593,35 @@ impl Read for Input {
 /// assert!(reader.next_packet().unwrap().is_none());
 /// ```
 pub struct CaptureReader {
-    input: String,
-    /// Set when the capture is a plain (uncompressed) file opened by path.
-    path: Option<String>,
     format: CaptureFormat,
-    gzip: bool,
-    max_block_size: usize,
-    capacity: usize,
-    reader: Box<dyn PcapReaderIterator + Send>,
-    io_error: Arc<Mutex<Option<io::Error>>>,
-    pending_consume: usize,
+    chunks: ChunkReader,
+    parser: BlockParser,
+    chunk: Option<Chunk>,
+    pos: usize,
     finished: bool,
-    state: State,
 }
 
 impl std::fmt::Debug for CaptureReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaptureReader")
-            .field("input", &self.input)
+            .field("input", &self.chunks.input)
             .field("format", &self.format)
-            .field("gzip", &self.gzip)
-            .field("stats", &self.state.stats)
+            .field("gzip", &self.chunks.gzip)
+            .field("stats", &self.parser.state.stats)
             .finish_non_exhaustive()
     }
+}
+
+/// A [`CaptureReader`] taken apart by [`CaptureReader::into_parts`].
+#[derive(Debug)]
+pub struct CaptureParts {
+    /// Reads the rest of the input.
+    pub chunks: ChunkReader,
+    /// Parses the chunks, from where the reader had got to.
+    pub parser: BlockParser,
+    /// Blocks already read and not yet parsed, to parse before the
+    /// reader's next chunk.
+    pub pending: Option<Chunk>,
 }
 
 /// Reads until `want` bytes or end of input.
@@ -264,19 +669,7 @@ impl CaptureReader {
             input: path.to_string(),
             source,
         })?;
-        let regular = file.metadata().is_ok_and(|m| m.is_file());
-        let mut reader = CaptureReader::from_reader_with(path, file, config)?;
-        if regular && !reader.gzip {
-            reader.path = Some(path.to_string());
-        }
-        Ok(reader)
-    }
-
-    /// The path of a plain capture file, which can be opened again and read
-    /// independently (several readers of one file); `None` for standard
-    /// input, gzip-compressed captures and other readers.
-    pub fn reopenable_path(&self) -> Option<&str> {
-        self.path.as_deref()
+        CaptureReader::from_reader_with(path, file, config)
     }
 
     /// Reads a capture from any reader; `name` is used in errors.
@@ -351,14 +744,12 @@ impl CaptureReader {
             packets_read: 0,
             offset: 0,
         };
-        let mut capacity = config
+        let mut chunk_size = config
             .initial_buffer_size
             .clamp(64, config.max_block_size.max(64));
         let mut state = State {
             linktype: LinkType(0),
             nanosecond: false,
-            big_endian: false,
-            record_header_len: if modified { 24 } else { 16 },
             ng_big_endian: false,
             interfaces: Vec::new(),
             last_ts: Timestamp::default(),
@@ -367,6 +758,8 @@ impl CaptureReader {
             max_secrets_bytes: config.max_secrets_bytes,
             stats: ReaderStats::default(),
         };
+        let framing;
+        let mut offset = 0;
         match format {
             CaptureFormat::Pcap {
                 big_endian,
@@ -376,8 +769,16 @@ impl CaptureReader {
                 if prefix.len() < 24 {
                     return Err(truncated_header(&input));
                 }
-                state.big_endian = big_endian;
                 state.nanosecond = nanosecond;
+                state.linktype = LinkType(u32_at(&prefix, 20, big_endian).unwrap_or(0));
+                state.stats.bytes = 24;
+                framing = Framing::Pcap {
+                    big_endian,
+                    header_len: if modified { 24 } else { 16 },
+                };
+                // The file header is read; records follow.
+                prefix.clear();
+                offset = 24;
             }
             CaptureFormat::PcapNg => {
                 read_up_to(&mut *inner, 8, &mut prefix).map_err(io_err)?;
@@ -414,46 +815,43 @@ impl CaptureReader {
                 if prefix.len() < len as usize {
                     return Err(truncated_header(&input));
                 }
-                capacity = capacity.max(len as usize);
+                chunk_size = chunk_size.max(len as usize);
+                // The section header stays in: the parser reads it first.
+                framing = Framing::PcapNg { big_endian };
             }
         }
-        let io_error = Arc::new(Mutex::new(None));
-        let source = Input {
-            inner: Box::new(Cursor::new(prefix).chain(inner)),
-            error: Arc::clone(&io_error),
+        let chunks = ChunkReader {
+            input: input.clone(),
+            source: inner,
+            gzip,
+            framing,
+            max_block_size: config.max_block_size,
+            chunk_size,
+            carry: prefix,
+            offset,
+            at_end: false,
+            stop: None,
+            finished: false,
+        };
+        let parser = BlockParser {
+            input,
+            framing,
+            state,
             failed: false,
         };
-        let built: Result<Box<dyn PcapReaderIterator + Send>, String> = match format {
-            CaptureFormat::Pcap { .. } => LegacyPcapReader::new(capacity, source)
-                .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-                .map_err(|e| describe_pcap_error(&e)),
-            CaptureFormat::PcapNg => PcapNGReader::new(capacity, source)
-                .map(|r| Box::new(r) as Box<dyn PcapReaderIterator + Send>)
-                .map_err(|e| describe_pcap_error(&e)),
-        };
-        let reader = built.map_err(|reason| CaptureError::Malformed {
-            input: input.clone(),
-            offset: 0,
-            reason,
-        })?;
         Ok(CaptureReader {
-            input,
-            path: None,
             format,
-            gzip,
-            max_block_size: config.max_block_size,
-            capacity,
-            reader,
-            io_error,
-            pending_consume: 0,
+            chunks,
+            parser,
+            chunk: None,
+            pos: 0,
             finished: false,
-            state,
         })
     }
 
     /// Input name as given (path, `-`, or the name passed to `from_reader`).
     pub fn input(&self) -> &str {
-        &self.input
+        &self.chunks.input
     }
 
     /// Container format detected.
@@ -463,18 +861,17 @@ impl CaptureReader {
 
     /// Whether the input was gzip-compressed.
     pub fn is_gzip(&self) -> bool {
-        self.gzip
+        self.chunks.gzip
     }
 
     /// Container-level counters so far.
     pub fn stats(&self) -> &ReaderStats {
-        &self.state.stats
+        self.parser.stats()
     }
 
     /// Decryption Secrets Blocks collected so far (pcapng only); drains them.
     pub fn take_decryption_secrets(&mut self) -> Vec<DecryptionSecrets> {
-        self.state.secrets_bytes = 0;
-        std::mem::take(&mut self.state.secrets)
+        self.parser.take_decryption_secrets()
     }
 
     /// The next packet; `Ok(None)` at the end of the capture.
@@ -485,211 +882,58 @@ impl CaptureReader {
         if self.finished {
             return Ok(None);
         }
-        if self.pending_consume > 0 {
-            // No shift here: `consume` moves the unread half of the buffer
-            // to its start whenever the position passes the middle (a
-            // second copy of half the input); `refill` shifts the few
-            // bytes left when it is needed.
-            self.reader.consume_noshift(self.pending_consume);
-            self.pending_consume = 0;
-        }
-        let info = loop {
-            match self.step() {
-                Step::Packet(info) => break info,
-                Step::Skip(n) => self.reader.consume_noshift(n),
-                Step::Refill => {
-                    // Refuse an oversized block before reading towards it.
-                    self.check_block_limit()?;
-                    let before = self.reader.data().len();
-                    if self.reader.refill().is_err() {
-                        return self.finish_at_end();
-                    }
-                    if self.reader.data().len() == before && !self.reader.reader_exhausted() {
-                        // Buffer full and the block still incomplete.
-                        self.grow()?;
+        let at = loop {
+            if let Some(chunk) = &self.chunk {
+                match self.parser.next_packet(chunk, &mut self.pos) {
+                    Ok(Some(at)) => break at,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.finished = true;
+                        return Err(e);
                     }
                 }
-                Step::Grow => self.grow()?,
-                Step::Cut => return self.finish_cut(),
-                Step::End => return self.finish_at_end(),
-                Step::Bad(reason) => return Err(self.fail_malformed(reason)),
+            }
+            let buffer = self
+                .chunk
+                .take()
+                .map(Chunk::into_buffer)
+                .unwrap_or_default();
+            self.pos = 0;
+            match self.chunks.next_chunk(buffer) {
+                Ok(Some(chunk)) => self.chunk = Some(chunk),
+                Ok(None) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.finished = true;
+                    return Err(e.with_packets_read(self.parser.stats().packets));
+                }
             }
         };
-        self.pending_consume = info.block_len;
-        let end = info.start.saturating_add(info.len);
-        if self.reader.data().len() < end {
-            return Err(self.fail_malformed("packet data outside its block".to_string()));
-        }
-        self.state.stats.packets += 1;
-        let data = self.reader.data().get(info.start..end).unwrap_or_default();
-        Ok(Some(Packet {
-            ts: info.ts,
-            linktype: info.linktype,
-            data,
-            orig_len: info.orig_len,
-            number: self.state.stats.packets,
-        }))
+        Ok(self.chunk.as_ref().map(|chunk| chunk.packet(at)))
     }
 
-    fn offset(&self) -> u64 {
-        self.reader.consumed() as u64
-    }
-
-    fn fail_malformed(&mut self, reason: String) -> CaptureError {
-        self.finished = true;
-        CaptureError::Malformed {
-            input: self.input.clone(),
-            offset: self.offset(),
-            reason,
-        }
-    }
-
-    /// A read error stashed by [`Input`], as the error to report.
-    fn take_io_error(&mut self) -> Option<CaptureError> {
-        let err = self.io_error.lock().ok()?.take()?;
-        // A cut gzip stream is a truncated capture, not a broken disk.
-        if self.gzip && err.kind() == io::ErrorKind::UnexpectedEof {
-            return Some(self.truncated());
-        }
-        Some(CaptureError::Io {
-            input: self.input.clone(),
-            source: err,
-        })
-    }
-
-    fn truncated(&self) -> CaptureError {
-        CaptureError::Truncated {
-            input: self.input.clone(),
-            packets_read: self.state.stats.packets,
-            offset: self.offset(),
-        }
-    }
-
-    fn finish_at_end(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        self.finished = true;
-        match self.take_io_error() {
-            Some(e) => Err(e),
-            None => Ok(None),
-        }
-    }
-
-    /// Input ended with bytes left that do not form a complete block.
-    fn finish_cut(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        self.finished = true;
-        if let Some(e) = self.take_io_error() {
-            return Err(e);
-        }
-        let available = self.reader.data().len() as u64;
-        if available == 0 {
-            return Ok(None);
-        }
-        match self.declared_block_len() {
-            Some(need) if need <= available => {
-                Err(self
-                    .fail_malformed("block content does not fit its declared length".to_string()))
-            }
-            _ => Err(self.truncated()),
-        }
-    }
-
-    /// Length the block at the buffer's start claims, from its header.
-    fn declared_block_len(&self) -> Option<u64> {
-        let data = self.reader.data();
-        match self.format {
-            CaptureFormat::Pcap { .. } => {
-                let caplen = u32_at(data, 8, self.state.big_endian)?;
-                Some(self.state.record_header_len as u64 + u64::from(caplen))
-            }
-            CaptureFormat::PcapNg => {
-                let big_endian = if u32_at(data, 0, false)? == PCAPNG_SHB {
-                    u32_at(data, 8, true)? == PCAPNG_BOM
-                } else {
-                    self.state.ng_big_endian
-                };
-                u32_at(data, 4, big_endian).map(u64::from)
-            }
-        }
-    }
-
-    fn check_block_limit(&mut self) -> Result<(), CaptureError> {
-        match self.declared_block_len() {
-            Some(need) if need > self.max_block_size as u64 => {
-                self.finished = true;
-                Err(CaptureError::BlockTooLarge {
-                    input: self.input.clone(),
-                    offset: self.offset(),
-                    size: need,
-                    limit: self.max_block_size as u64,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Makes room for the block at the buffer's start, within the limit.
-    fn grow(&mut self) -> Result<(), CaptureError> {
-        let available = self.reader.data().len() as u64;
-        let need = match self.declared_block_len() {
-            Some(need) if need <= available => {
-                return Err(
-                    self.fail_malformed("block content does not fit its declared length".into())
-                )
-            }
-            Some(need) => need,
-            None => (self.capacity as u64).saturating_mul(2),
+    /// The reading and parsing halves, to read the capture on one thread
+    /// and parse it on others: send every chunk (`pending` first) to every
+    /// parsing thread, each with its own clone of `parser`. Packets already
+    /// returned are not seen again.
+    pub fn into_parts(self) -> CaptureParts {
+        let pending = if self.finished {
+            None
+        } else {
+            self.chunk
+                .map(|c| c.rest(self.pos))
+                .filter(|c| !c.is_empty())
         };
-        if need > self.max_block_size as u64 {
-            self.finished = true;
-            return Err(CaptureError::BlockTooLarge {
-                input: self.input.clone(),
-                offset: self.offset(),
-                size: need,
-                limit: self.max_block_size as u64,
-            });
+        let mut chunks = self.chunks;
+        if self.finished {
+            chunks.finished = true;
         }
-        // `need` fits in usize: it is at most max_block_size.
-        let new_capacity = (need as usize).max(self.capacity);
-        if new_capacity > self.capacity {
-            self.reader.grow(new_capacity);
-            self.capacity = new_capacity;
-        }
-        if self.reader.refill().is_err() {
-            self.finished = true;
-            return Err(self.take_io_error().unwrap_or_else(|| self.truncated()));
-        }
-        Ok(())
-    }
-
-    fn step(&mut self) -> Step {
-        let state = &mut self.state;
-        match self.reader.next() {
-            Ok((len, PcapBlockOwned::LegacyHeader(h))) => {
-                state.linktype = LinkType(h.network.0 as u32);
-                Step::Skip(len)
-            }
-            Ok((len, PcapBlockOwned::Legacy(b))) => {
-                let frac = i64::from(b.ts_usec);
-                let nanos = if state.nanosecond { frac } else { frac * 1000 };
-                let ts = Timestamp::from_nanos(
-                    i64::from(b.ts_sec)
-                        .saturating_mul(1_000_000_000)
-                        .saturating_add(nanos),
-                );
-                Step::Packet(PacketInfo {
-                    block_len: len,
-                    start: state.record_header_len,
-                    len: b.data.len(),
-                    ts,
-                    linktype: state.linktype,
-                    orig_len: b.origlen.max(b.caplen),
-                })
-            }
-            Ok((len, PcapBlockOwned::NG(block))) => state.ng_block(len, block),
-            Err(PcapError::Eof) | Err(PcapError::ReadError) => Step::End,
-            Err(PcapError::UnexpectedEof) => Step::Cut,
-            Err(PcapError::Incomplete(_)) => Step::Refill,
-            Err(PcapError::BufferTooSmall) => Step::Grow,
-            Err(e) => Step::Bad(describe_pcap_error(&e)),
+        CaptureParts {
+            chunks,
+            parser: self.parser,
+            pending,
         }
     }
 }
@@ -709,13 +953,30 @@ fn describe_pcap_error<I>(e: &PcapError<I>) -> String {
 }
 
 impl State {
-    fn ng_block(&mut self, len: usize, block: Block<'_>) -> Step {
+    fn legacy(&mut self, b: &LegacyPcapBlock<'_>, header_len: usize) -> Step {
+        let frac = i64::from(b.ts_usec);
+        let nanos = if self.nanosecond { frac } else { frac * 1000 };
+        let ts = Timestamp::from_nanos(
+            i64::from(b.ts_sec)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(nanos),
+        );
+        Step::Packet(PacketInfo {
+            start: header_len,
+            len: b.data.len(),
+            ts,
+            linktype: self.linktype,
+            orig_len: b.origlen.max(b.caplen),
+        })
+    }
+
+    fn ng_block(&mut self, block: Block<'_>) -> Step {
         match block {
             Block::SectionHeader(shb) => {
                 self.ng_big_endian = shb.big_endian();
                 self.interfaces.clear();
                 self.stats.sections += 1;
-                Step::Skip(len)
+                Step::Skip
             }
             Block::InterfaceDescription(idb) => {
                 let resolution = match ts_resolution(idb.if_tsresol) {
@@ -747,7 +1008,7 @@ impl State {
                     snaplen: idb.snaplen,
                 });
                 self.stats.interfaces += 1;
-                Step::Skip(len)
+                Step::Skip
             }
             Block::EnhancedPacket(epb) => {
                 let Some(iface) = usize::try_from(epb.if_id)
@@ -755,14 +1016,13 @@ impl State {
                     .and_then(|i| self.interfaces.get(i).copied())
                 else {
                     self.stats.unknown_interface += 1;
-                    return Step::Skip(len);
+                    return Step::Skip;
                 };
                 let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                 let ts = ng_timestamp(units, iface.resolution, iface.offset_secs);
                 self.last_ts = ts;
                 let caplen = (epb.caplen as usize).min(epb.data.len());
                 Step::Packet(PacketInfo {
-                    block_len: len,
                     start: 28,
                     len: caplen,
                     ts,
@@ -773,7 +1033,7 @@ impl State {
             Block::SimplePacket(spb) => {
                 let Some(iface) = self.interfaces.first().copied() else {
                     self.stats.unknown_interface += 1;
-                    return Step::Skip(len);
+                    return Step::Skip;
                 };
                 // SPB data is padded: the original length and the
                 // interface's snaplen bound the packet.
@@ -782,7 +1042,6 @@ impl State {
                     caplen = caplen.min(iface.snaplen as usize);
                 }
                 Step::Packet(PacketInfo {
-                    block_len: len,
                     start: 12,
                     len: caplen,
                     ts: self.last_ts,
@@ -803,11 +1062,11 @@ impl State {
                 } else {
                     self.stats.secrets_dropped += 1;
                 }
-                Step::Skip(len)
+                Step::Skip
             }
             _ => {
                 self.stats.blocks_skipped += 1;
-                Step::Skip(len)
+                Step::Skip
             }
         }
     }

@@ -5,7 +5,8 @@ use std::io::{self, Cursor, Read};
 use common::{gzip, NgBuilder};
 use shadowmcp_capture::writer::{PcapFormat, PcapWriter};
 use shadowmcp_capture::{
-    CaptureError, CaptureFormat, CaptureReader, LinkType, PacketDecoder, ReaderConfig,
+    BlockParser, CaptureError, CaptureFormat, CaptureParts, CaptureReader, LinkType, PacketDecoder,
+    ReaderConfig,
 };
 use shadowmcp_exchange::Timestamp;
 
@@ -456,4 +457,186 @@ fn real_fixture_captures_read_completely() {
         }
     }
     assert!(files > 0 && total > 0);
+}
+
+/// Reads `bytes` the way several threads do: one [`ChunkReader`] (after
+/// `skip` packets from the whole reader), every chunk parsed by `parsers`
+/// clones of the parser; checks every clone saw the same, and returns it.
+fn read_in_parts(
+    bytes: &[u8],
+    chunk_size: usize,
+    skip: usize,
+    parsers: usize,
+) -> (Vec<Seen>, Option<CaptureError>) {
+    let config = ReaderConfig {
+        initial_buffer_size: chunk_size,
+        ..ReaderConfig::default()
+    };
+    let mut r = CaptureReader::from_reader_with("p", Cursor::new(bytes.to_vec()), config).unwrap();
+    let mut first = Vec::new();
+    for _ in 0..skip {
+        match r.next_packet() {
+            Ok(Some(p)) => first.push(seen(&p)),
+            Ok(None) => break,
+            Err(e) => return (first, Some(e)),
+        }
+    }
+    let CaptureParts {
+        mut chunks,
+        parser,
+        pending,
+    } = r.into_parts();
+    let mut clones: Vec<(BlockParser, Vec<Seen>, Option<CaptureError>)> = (0..parsers)
+        .map(|_| (parser.clone(), first.iter().map(Seen::copy).collect(), None))
+        .collect();
+    let mut next = pending;
+    let mut stop = None;
+    let mut buffer = Vec::new();
+    loop {
+        let chunk = match next.take() {
+            Some(chunk) => chunk,
+            None => match chunks.next_chunk(std::mem::take(&mut buffer)) {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    stop = Some(e);
+                    break;
+                }
+            },
+        };
+        assert!(!chunk.is_empty());
+        for (parser, out, err) in &mut clones {
+            let mut pos = 0;
+            loop {
+                match parser.next_packet(&chunk, &mut pos) {
+                    Ok(Some(at)) => out.push(seen(&chunk.packet(at))),
+                    Ok(None) => break,
+                    Err(e) => {
+                        err.get_or_insert(e);
+                        break;
+                    }
+                }
+            }
+        }
+        buffer = chunk.into_buffer();
+    }
+    let (parser, out, err) = clones.pop().unwrap();
+    for (other, other_out, other_err) in &clones {
+        assert_eq!(other_out, &out);
+        assert_eq!(other.stats(), parser.stats());
+        assert_eq!(format!("{other_err:?}"), format!("{err:?}"));
+    }
+    let packets = parser.stats().packets;
+    (out, err.or(stop.map(|e| e.with_packets_read(packets))))
+}
+
+fn seen(p: &shadowmcp_capture::Packet<'_>) -> Seen {
+    Seen {
+        number: p.number,
+        ts: p.ts.as_nanos(),
+        linktype: p.linktype,
+        data: p.data.to_vec(),
+        orig_len: p.orig_len,
+    }
+}
+
+impl Seen {
+    fn copy(&self) -> Seen {
+        Seen {
+            data: self.data.clone(),
+            ..*self
+        }
+    }
+}
+
+/// Captures of every kind, whole and cut, with a block larger than the
+/// smallest chunks.
+fn assorted_captures() -> Vec<Vec<u8>> {
+    let mut big = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    big.write_packet(Timestamp::from_nanos(1), &[7u8; 3000])
+        .unwrap();
+    big.write_packet(Timestamp::from_nanos(2), b"after")
+        .unwrap();
+    let big = big.into_inner();
+    let ng = multi_section_pcapng();
+    let pcap = sample_pcap(PcapFormat::default());
+    let mut corrupt = NgBuilder::new();
+    corrupt.shb(false).idb(1, None, None).epb(0, 0, b"good", 4);
+    let at = corrupt.out.len() + 8 + 12;
+    corrupt.epb(0, 0, b"abcdefgh", 8);
+    corrupt.out[at..at + 4].copy_from_slice(&4000u32.to_le_bytes());
+    vec![
+        pcap.clone(),
+        pcap[..pcap.len() - 2].to_vec(),
+        ng.clone(),
+        ng[..ng.len() - 3].to_vec(),
+        big.clone(),
+        big[..2000].to_vec(),
+        corrupt.bytes(),
+    ]
+}
+
+#[test]
+fn parts_parse_exactly_like_the_whole_reader() {
+    for (i, bytes) in assorted_captures().iter().enumerate() {
+        let (want, want_err) = read_all(reader("p", bytes.clone()).unwrap());
+        for chunk_size in [64, 100, 4096, 1 << 20] {
+            for skip in [0, 1, 3] {
+                let (got, err) = read_in_parts(bytes, chunk_size, skip, 3);
+                let at = format!("capture {i}, chunks of {chunk_size}, {skip} read first");
+                assert_eq!(got, want, "{at}");
+                assert_eq!(format!("{err:?}"), format!("{want_err:?}"), "{at}");
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_chunk_size_and_split_point_read_the_same(
+        which in 0usize..7,
+        chunk_size in 64usize..5000,
+        skip in 0usize..6,
+    ) {
+        let bytes = &assorted_captures()[which];
+        let (want, want_err) = read_all(reader("p", bytes.clone()).unwrap());
+        let (got, err) = read_in_parts(bytes, chunk_size, skip, 2);
+        proptest::prop_assert_eq!(got, want);
+        proptest::prop_assert_eq!(format!("{err:?}"), format!("{want_err:?}"));
+    }
+}
+
+#[test]
+fn chunks_hold_whole_blocks_and_bytes_are_counted() {
+    let bytes = multi_section_pcapng();
+    let config = ReaderConfig {
+        initial_buffer_size: 64,
+        ..ReaderConfig::default()
+    };
+    let r = CaptureReader::from_reader_with("p", Cursor::new(bytes.clone()), config).unwrap();
+    let CaptureParts {
+        mut chunks,
+        mut parser,
+        pending,
+    } = r.into_parts();
+    assert!(pending.is_none());
+    let mut offset = 0u64;
+    let mut buffer = Vec::new();
+    while let Some(chunk) = chunks.next_chunk(buffer).unwrap() {
+        // Each chunk starts where the last one ended, on a block.
+        assert_eq!(chunk.offset(), offset);
+        assert!(chunk.buffer_len() >= chunk.len());
+        assert_eq!(
+            chunk.bytes(),
+            &bytes[offset as usize..offset as usize + chunk.len()]
+        );
+        offset += chunk.len() as u64;
+        let mut pos = 0;
+        while parser.next_packet(&chunk, &mut pos).unwrap().is_some() {}
+        assert_eq!(pos, chunk.len());
+        assert_eq!(parser.stats().bytes, offset);
+        buffer = chunk.into_buffer();
+    }
+    assert_eq!(offset, bytes.len() as u64);
 }

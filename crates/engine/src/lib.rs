@@ -8,29 +8,33 @@
 //! input is still being read. Its [`CaptureReport`] says what was read,
 //! skipped and repaired.
 //!
-//! [`process_capture_sharded`] spreads the work over worker threads. A
-//! plain capture file is read by every worker, each keeping its own
-//! address pairs; otherwise (a pipe, a gzip'd capture, live capture) the
-//! calling thread reads and decodes packets and shards them by address pair
-//! (both directions and every connection between two hosts go to the same
-//! worker, so an MCP session spread over several connections is seen in
-//! order by one worker); each worker owns its connections' reassembly, HTTP
-//! parsing and whatever the caller does with records (detection); one
-//! writer thread receives the workers' output. Channels are bounded, so a
-//! slow stage slows the reader down instead of dropping packets.
+//! [`process_capture_sharded`] spreads the work over worker threads, each
+//! owning the connections of its share of address pairs (both directions
+//! and every connection between two hosts go to the same worker, so an MCP
+//! session spread over several connections is seen in order by one worker):
+//! their reassembly, HTTP parsing and whatever the caller does with records
+//! (detection); one writer thread receives the workers' output. A capture
+//! (file, pipe or gzip'd) is read once by the calling thread into chunks of
+//! whole blocks that every worker shares, parsing them in place and keeping
+//! its own packets; a live capture is decoded by the calling thread, which
+//! copies each worker its segments. Channels are bounded, so a slow stage
+//! slows the reader down instead of dropping packets.
 //!
 //! Records are the same whatever the thread count: exchange ids are derived
 //! from flow ids ([`ExchangeIds::for_flow`]), and idle timeouts run on
 //! capture time broadcast to every worker. Only their interleaving differs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError};
+use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use shadowmcp_capture::{
-    CaptureError, CaptureReader, DecodeStats, DecoderConfig, DecryptionSecrets, Packet,
-    PacketDecoder, ReaderConfig, ReaderStats, TcpPacket,
+    CaptureError, CaptureParts, CaptureReader, Chunk, DecodeStats, DecoderConfig,
+    DecryptionSecrets, Packet, PacketDecoder, ReaderConfig, ReaderStats, TcpPacket,
 };
 
 mod app;
@@ -96,16 +100,40 @@ fn observe_reader<S: PacketSource>(
     decoder: &PacketDecoder,
     report: &mut CaptureReport,
 ) {
-    if let Some((kernel, interface)) = source.drops() {
+    let reading = Reading {
+        stats: source.stats(),
+        drops: source.drops(),
+        failure: None,
+    };
+    if let Some((kernel, interface)) = reading.drops {
         report.kernel_drops = kernel;
         report.interface_drops = interface;
     }
+    observe_reading(config, source.input(), &reading, decoder);
+}
+
+fn observe_reading(
+    config: &CaptureConfig,
+    input: &str,
+    reading: &Reading,
+    decoder: &PacketDecoder,
+) {
     if let Some(o) = &config.observer {
-        o.0.reader(source.input(), &source.stats(), decoder.stats());
-        if let Some((kernel, interface)) = source.drops() {
-            o.0.capture_drops(source.input(), kernel, interface);
+        o.0.reader(input, &reading.stats, decoder.stats());
+        if let Some((kernel, interface)) = reading.drops {
+            o.0.capture_drops(input, kernel, interface);
         }
     }
+}
+
+/// Where the reading side of [`process_capture_sharded`] has got to.
+#[derive(Default)]
+struct Reading {
+    stats: ReaderStats,
+    /// `(kernel, interface)` drops of a live capture.
+    drops: Option<(u64, u64)>,
+    /// What stopped the input early.
+    failure: Option<CaptureError>,
 }
 
 /// What a [`PacketSource`] has next.
@@ -131,11 +159,13 @@ pub trait PacketSource {
     fn drops(&mut self) -> Option<(u64, u64)> {
         None
     }
-    /// A file that each worker can open and read on its own (see
-    /// [`process_capture_sharded`]); `None` when the source can be read
-    /// only once.
-    fn reopenable_path(&self) -> Option<&str> {
-        None
+    /// The source's reading and parsing halves when it is a capture reader
+    /// (see [`process_capture_sharded`]); `Err(self)` otherwise.
+    fn into_parts(self) -> Result<CaptureParts, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
     }
     /// TLS secrets the input carried since the last call (pcapng
     /// Decryption Secrets Blocks).
@@ -160,8 +190,8 @@ impl PacketSource for CaptureReader {
         CaptureReader::stats(self).clone()
     }
 
-    fn reopenable_path(&self) -> Option<&str> {
-        CaptureReader::reopenable_path(self)
+    fn into_parts(self) -> Result<CaptureParts, Self> {
+        Ok(CaptureReader::into_parts(self))
     }
 
     fn take_secrets(&mut self) -> Vec<DecryptionSecrets> {
@@ -201,6 +231,14 @@ pub struct CaptureReport {
     pub kernel_drops: u64,
     pub interface_drops: u64,
 }
+
+/// Chunks of a capture in flight per worker: enough for every worker to
+/// have one queued while another is read, few enough to stay in the caches.
+const CHUNKS_PER_WORKER: usize = 8;
+
+/// A worker reading a capture reads the next chunk when it has fewer
+/// messages than this waiting.
+const READ_AHEAD_MESSAGES: usize = 8;
 
 /// Capture time between two broadcasts of the clock to the workers (and
 /// between two idle-timeout scans).
@@ -252,35 +290,22 @@ pub fn process_source<S: PacketSource>(
     sink: &mut dyn FnMut(Record),
 ) -> Result<CaptureReport, CaptureError> {
     let input = source.input().to_string();
-    drive(&mut source, config, config, &input, (1, 0), sink)
-}
-
-/// Reads `source` to its end on this thread, keeping the packets of share
-/// `(workers, index)` (all of them for `(1, 0)`), and hands every record to
-/// `sink` as soon as it is complete. Share 0 reports the reader's figures.
-fn drive<S: PacketSource>(
-    source: &mut S,
-    config: &CaptureConfig,
-    worker_config: &CaptureConfig,
-    input: &str,
-    (workers, index): (usize, usize),
-    sink: &mut dyn FnMut(Record),
-) -> Result<CaptureReport, CaptureError> {
+    let input = input.as_str();
+    let source = &mut source;
     let mut decoder = PacketDecoder::new(config.decoder.clone());
-    let mut worker = FlowWorker::new(worker_config, input);
+    let mut worker = FlowWorker::new(config, input);
     let mut report = CaptureReport {
         input: input.to_string(),
         ..CaptureReport::default()
     };
     let mut clock = Clock::default();
+    let mut failure = None;
     loop {
         let now = match source.next() {
             Ok(Next::Packet(packet)) => {
                 let ts = packet.ts;
                 if let Some(tcp) = decoder.decode(&packet) {
-                    if shard_of(tcp.src, tcp.dst, workers) == index {
-                        worker.segment(&tcp);
-                    }
+                    worker.segment(&tcp);
                 }
                 worker.add_secrets(&source.take_secrets());
                 ts
@@ -291,24 +316,25 @@ fn drive<S: PacketSource>(
                 report.truncated = Some(e.to_string());
                 break;
             }
-            Err(e) => return Err(e),
+            // What was read before the error is still processed, as the
+            // workers of process_capture_sharded do.
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
         };
         if clock.due(now) {
             worker.advance(now);
-            if index == 0 {
-                observe_reader(config, source, &decoder, &mut report);
-            }
-            observe_worker(config, input, index, &worker);
+            observe_reader(config, source, &decoder, &mut report);
+            observe_worker(config, input, 0, &worker);
         }
         report.records += worker.drain(sink);
     }
     decoder.finish();
     worker.finish();
     report.records += worker.drain(sink);
-    if index == 0 {
-        observe_reader(config, source, &decoder, &mut report);
-    }
-    observe_worker(config, input, index, &worker);
+    observe_reader(config, source, &decoder, &mut report);
+    observe_worker(config, input, 0, &worker);
     let (reassembly, http) = worker.stats();
     report.reader = source.stats();
     report.decode = decoder.stats().clone();
@@ -316,7 +342,10 @@ fn drive<S: PacketSource>(
     report.http = http;
     (report.tls, report.http2) = worker.app_stats();
     report.secrets_skipped = worker.http.secret_errors;
-    Ok(report)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 /// What a worker thread does with the records of its connections, e.g.
@@ -347,12 +376,12 @@ impl Default for ShardConfig {
     }
 }
 
-/// Reads `reader` on the calling thread, shards its TCP segments by address
-/// pair over `shard.workers` threads, each with a handler made by
+/// Reads `source`, shards its TCP segments by address pair over
+/// `shard.workers` threads, each with a handler made by
 /// `make_handler(worker_index)`, and passes every output to `output` on one
 /// writer thread. See the crate docs.
 pub fn process_capture_sharded<S, H, M, W>(
-    mut source: S,
+    source: S,
     config: &CaptureConfig,
     shard: ShardConfig,
     make_handler: M,
@@ -364,20 +393,122 @@ where
     M: Fn(usize) -> H + Sync,
     W: FnMut(H::Output) + Send,
 {
-    let workers = shard.workers.max(1);
-    if workers > 1 {
-        if let Some(path) = source.reopenable_path().map(str::to_string) {
-            drop(source);
-            return process_file_sharded(&path, config, workers, make_handler, output);
+    match source.into_parts() {
+        Ok(parts) => {
+            let input = parts.chunks.input().to_string();
+            run_sharded(
+                &input,
+                config,
+                shard,
+                make_handler,
+                output,
+                Feed::<S>::Chunks(Box::new(parts)),
+            )
+        }
+        Err(mut source) => {
+            let input = source.input().to_string();
+            run_sharded(
+                &input,
+                config,
+                shard,
+                make_handler,
+                output,
+                Feed::Packets(&mut source),
+            )
         }
     }
-    let input = source.input().to_string();
-    let mut decoder = PacketDecoder::new(config.decoder.clone());
-    let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * shard.queue_batches.max(1));
+}
+
+/// Where the workers of [`run_sharded`] get their segments from.
+enum Feed<'s, S> {
+    /// A capture, read in chunks of whole blocks by whichever worker runs
+    /// out of segments ([`SharedReader`]); segments point into the chunks.
+    Chunks(Box<CaptureParts>),
+    /// Any other source (live capture), read by the calling thread;
+    /// payloads are copied.
+    Packets(&'s mut S),
+}
+
+/// The threads of [`process_capture_sharded`].
+fn run_sharded<S, H, M, W>(
+    input: &str,
+    config: &CaptureConfig,
+    shard: ShardConfig,
+    make_handler: M,
+    output: W,
+    feed: Feed<'_, S>,
+) -> Result<CaptureReport, CaptureError>
+where
+    S: PacketSource,
+    H: RecordHandler,
+    M: Fn(usize) -> H + Sync,
+    W: FnMut(H::Output) + Send,
+{
+    let workers = shard.workers.max(1);
+    let queue = shard.queue_batches.max(1);
+    let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * queue);
     // The connection and memory caps are for the whole run: each worker
     // gets its share.
     let worker_config = &worker_share(config, workers);
-    std::thread::scope(|scope| {
+    // Emptied batches and chunk buffers come back to be refilled.
+    let (recycle_tx, recycle_rx) = bounded::<SegmentBatch>(workers * (queue + 1));
+    // A capture's chunks in flight are bounded by a budget (see
+    // `Dispatcher::spare_buffer`): every buffer comes back, so this channel
+    // never fills.
+    let max_chunk_units = CHUNKS_PER_WORKER * workers;
+    let (spare_tx, spare_rx) = bounded::<Vec<u8>>(max_chunk_units + 1);
+    let chunked = matches!(feed, Feed::Chunks(_));
+    let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
+    let mut rxs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        // Workers reading a capture never wait on each other's channels
+        // (the chunk budget is the backpressure); a calling thread that
+        // reads does.
+        let (tx, rx) = if chunked {
+            unbounded::<WorkerMsg>()
+        } else {
+            bounded::<WorkerMsg>(queue)
+        };
+        txs.push(tx);
+        rxs.push(rx);
+    }
+    let mut report = CaptureReport {
+        input: input.to_string(),
+        ..CaptureReport::default()
+    };
+    let dispatcher = Dispatcher {
+        decoder: PacketDecoder::new(config.decoder.clone()),
+        batch_segments: shard.batch_segments.max(1),
+        batches: (0..workers).map(|_| SegmentBatch::default()).collect(),
+        txs,
+        own: None,
+        recycled: &recycle_rx,
+        spare_buffers: &spare_rx,
+        spares: Vec::new(),
+        chunk_size: config.reader.initial_buffer_size.max(64),
+        chunk_units: 0,
+        max_chunk_units,
+        clock: Clock::default(),
+    };
+    let (packets, shared) = match feed {
+        Feed::Chunks(parts) => (
+            None,
+            Some((
+                Mutex::new(SharedReader {
+                    parts: *parts,
+                    d: dispatcher,
+                    input,
+                    config,
+                    failure: None,
+                    done: false,
+                }),
+                Condvar::new(),
+            )),
+        ),
+        Feed::Packets(source) => (Some((source, dispatcher)), None),
+    };
+    let shared = shared.as_ref();
+    let (reading, decode, totals) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut output = output;
             for batch in out_rx {
@@ -386,111 +517,357 @@ where
                 }
             }
         });
-        // Emptied batches come back to be refilled.
-        let (recycle_tx, recycle_rx) =
-            bounded::<SegmentBatch>(workers * (shard.queue_batches.max(1) + 1));
-        let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
-        for index in 0..workers {
-            let (tx, rx) = bounded::<WorkerMsg>(shard.queue_batches.max(1));
-            txs.push(tx);
+        for (index, rx) in rxs.into_iter().enumerate() {
+            let back = Returns {
+                batches: recycle_tx.clone(),
+                buffers: spare_tx.clone(),
+            };
             let out_tx = out_tx.clone();
             let handler = make_handler(index);
-            let input = input.as_str();
-            let recycle = recycle_tx.clone();
             handles.push(scope.spawn(move || {
-                run_worker(worker_config, input, index, rx, handler, out_tx, recycle)
+                run_worker(
+                    worker_config,
+                    input,
+                    index,
+                    rx,
+                    shared,
+                    handler,
+                    out_tx,
+                    back,
+                )
             }));
         }
         drop(out_tx);
-        drop(recycle_tx);
-
-        let mut batches: Vec<SegmentBatch> =
-            (0..workers).map(|_| SegmentBatch::default()).collect();
-        let mut clock = Clock::default();
-        let mut report = CaptureReport {
-            input: input.clone(),
-            ..CaptureReport::default()
-        };
-        let mut failure = None;
-        let flush = |batch: &mut SegmentBatch, tx: &Sender<WorkerMsg>| {
-            if !batch.segments.is_empty() {
-                let fresh = recycle_rx.try_recv().unwrap_or_default();
-                // A worker only stops early by panicking; its scope join
-                // reports that, so a failed send needs no handling here.
-                let _ = tx.send(WorkerMsg::Segments(std::mem::replace(batch, fresh)));
+        let mut read_here = None;
+        if let Some((source, mut d)) = packets {
+            let mut reading = read_packets(source, config, &mut d, &mut report);
+            d.finish();
+            observe_reading(config, input, &reading, &d.decoder);
+            if let Some((kernel, interface)) = reading.drops {
+                report.kernel_drops = kernel;
+                report.interface_drops = interface;
             }
-        };
-        loop {
-            let now = match source.next() {
-                Ok(Next::Packet(packet)) => {
-                    let ts = packet.ts;
-                    if let Some(tcp) = decoder.decode(&packet) {
-                        let w = shard_of(tcp.src, tcp.dst, workers);
-                        batches[w].push(&tcp);
-                        if batches[w].segments.len() >= shard.batch_segments.max(1) {
-                            flush(&mut batches[w], &txs[w]);
-                        }
-                    }
-                    let secrets = source.take_secrets();
-                    if !secrets.is_empty() {
-                        // In order with the segments already read.
-                        let secrets = Arc::new(secrets);
-                        for (batch, tx) in batches.iter_mut().zip(&txs) {
-                            flush(batch, tx);
-                            let _ = tx.send(WorkerMsg::Secrets(secrets.clone()));
-                        }
-                    }
-                    ts
-                }
-                Ok(Next::Idle(now)) => now,
-                Ok(Next::End) => break,
-                Err(e) if !e.is_fatal() => {
-                    report.truncated = Some(e.to_string());
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            if clock.due(now) {
-                for (batch, tx) in batches.iter_mut().zip(&txs) {
-                    flush(batch, tx);
-                    let _ = tx.send(WorkerMsg::Advance(now));
-                }
-                observe_reader(config, &mut source, &decoder, &mut report);
-            }
+            reading.failure = reading.failure.take();
+            read_here = Some((reading, d.decoder.stats().clone()));
+            // Without senders the workers finish.
+            drop(d);
         }
-        decoder.finish();
-        observe_reader(config, &mut source, &decoder, &mut report);
-        for (batch, tx) in batches.iter_mut().zip(&txs) {
-            flush(batch, tx);
-        }
-        drop(txs);
-        report.reader = source.stats();
-        report.decode = decoder.stats().clone();
-        for h in handles {
-            let totals = match h.join() {
-                Ok(totals) => totals,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            report.reassembly.merge(&totals.reassembly);
-            report.http.merge(&totals.http);
-            report.tls.merge(&totals.tls);
-            report.http2.merge(&totals.http2);
-            report.records += totals.records;
-            // Every worker read the same secrets.
-            report.secrets_skipped = totals.secrets_skipped;
-        }
+        let totals: Vec<WorkerTotals> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
         if let Err(panic) = writer.join() {
             std::panic::resume_unwind(panic);
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(report),
+        let (reading, decode) = match read_here {
+            Some(read) => read,
+            None => match shared.map(|(m, _)| m.lock().unwrap_or_else(PoisonError::into_inner)) {
+                Some(mut r) => (r.reading(), r.d.decoder.stats().clone()),
+                None => (Reading::default(), DecodeStats::default()),
+            },
+        };
+        (reading, decode, totals)
+    });
+    report.reader = reading.stats;
+    report.decode = decode;
+    for totals in totals {
+        report.reassembly.merge(&totals.reassembly);
+        report.http.merge(&totals.http);
+        report.tls.merge(&totals.tls);
+        report.http2.merge(&totals.http2);
+        report.records += totals.records;
+        // Every worker read the same secrets.
+        report.secrets_skipped = totals.secrets_skipped;
+    }
+    match reading.failure {
+        Some(e) if !e.is_fatal() => {
+            report.truncated = Some(e.with_packets_read(report.reader.packets).to_string());
+            Ok(report)
         }
-    })
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// A capture read by the workers themselves, one chunk at a time by
+/// whichever runs out of segments (under a lock): no thread only reads, so
+/// there are as many busy threads as cores, and a worker's own packets in
+/// the chunk it read are still in its cache.
+struct SharedReader<'a> {
+    parts: CaptureParts,
+    d: Dispatcher<'a>,
+    input: &'a str,
+    config: &'a CaptureConfig,
+    failure: Option<CaptureError>,
+    /// The input is finished and every segment handed out.
+    done: bool,
+}
+
+impl SharedReader<'_> {
+    /// Reads and hands out one chunk for worker `me`, whose own messages
+    /// are added to `local` instead of its channel (it is the one waiting
+    /// for them).
+    ///
+    /// Returns `false`, having read nothing, when the chunks in flight use
+    /// up the budget: the other workers' queues hold them.
+    fn step(&mut self, me: usize, local: &mut VecDeque<WorkerMsg>) -> bool {
+        let next = match self.parts.pending.take() {
+            Some(chunk) => Ok(Some(chunk)),
+            None => match self.d.spare_buffer() {
+                Some(buffer) => self.parts.chunks.next_chunk(buffer),
+                None => return false,
+            },
+        };
+        let chunk = match next {
+            Ok(Some(chunk)) => {
+                self.d.chunk_units += self.d.units(chunk.buffer_len());
+                Arc::new(chunk)
+            }
+            Ok(None) => {
+                self.finish(local);
+                return true;
+            }
+            Err(e) => {
+                self.failure = Some(e);
+                self.finish(local);
+                return true;
+            }
+        };
+        self.d.own = Some((me, std::mem::take(local)));
+        let mut pos = 0;
+        let parser = &mut self.parts.parser;
+        loop {
+            let at = match parser.next_packet(&chunk, &mut pos) {
+                Ok(Some(at)) => at,
+                Ok(None) => break,
+                Err(e) => {
+                    self.failure = Some(e);
+                    break;
+                }
+            };
+            let packet = chunk.packet(at);
+            self.d.packet(&packet, Some(&chunk));
+            self.d.secrets(parser.take_decryption_secrets());
+            if self.d.tick(packet.ts) {
+                let reading = Reading {
+                    stats: parser.stats().clone(),
+                    ..Reading::default()
+                };
+                observe_reading(self.config, self.input, &reading, &self.d.decoder);
+            }
+        }
+        // A batch points into one chunk only.
+        self.d.flush_all();
+        self.d.reuse(chunk);
+        if let Some((_, own)) = self.d.own.take() {
+            *local = own;
+        }
+        if self.failure.is_some() {
+            self.finish(local);
+        }
+        true
+    }
+
+    fn finish(&mut self, local: &mut VecDeque<WorkerMsg>) {
+        self.d.own = Some((usize::MAX, std::mem::take(local)));
+        self.d.finish();
+        if let Some((_, own)) = self.d.own.take() {
+            *local = own;
+        }
+        let reading = self.reading_stats();
+        observe_reading(self.config, self.input, &reading, &self.d.decoder);
+        self.done = true;
+    }
+
+    fn reading_stats(&self) -> Reading {
+        Reading {
+            stats: self.parts.parser.stats().clone(),
+            ..Reading::default()
+        }
+    }
+
+    fn reading(&mut self) -> Reading {
+        Reading {
+            failure: self.failure.take(),
+            ..self.reading_stats()
+        }
+    }
+}
+
+/// Any other source (live capture): the calling thread reads it and each
+/// segment's payload is copied.
+fn read_packets<S: PacketSource>(
+    source: &mut S,
+    config: &CaptureConfig,
+    d: &mut Dispatcher<'_>,
+    report: &mut CaptureReport,
+) -> Reading {
+    let mut failure = None;
+    loop {
+        let now = match source.next() {
+            Ok(Next::Packet(packet)) => {
+                d.packet(&packet, None);
+                packet.ts
+            }
+            Ok(Next::Idle(now)) => now,
+            Ok(Next::End) => break,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        d.secrets(source.take_secrets());
+        if d.tick(now) {
+            observe_reader(config, source, &d.decoder, report);
+        }
+    }
+    Reading {
+        stats: source.stats(),
+        drops: source.drops(),
+        failure,
+    }
+}
+
+/// The reading side's half of the workers: decodes packets, shards their
+/// segments by address pair into one batch per worker, and hands out
+/// batches, secrets and clock ticks in input order.
+struct Dispatcher<'a> {
+    decoder: PacketDecoder,
+    batch_segments: usize,
+    batches: Vec<SegmentBatch>,
+    txs: Vec<Sender<WorkerMsg>>,
+    /// The worker doing the reading and its messages, kept aside: it
+    /// cannot wait on its own channel.
+    own: Option<(usize, VecDeque<WorkerMsg>)>,
+    recycled: &'a Receiver<SegmentBatch>,
+    spare_buffers: &'a Receiver<Vec<u8>>,
+    spares: Vec<Vec<u8>>,
+    /// Chunk size, the unit of the budget.
+    chunk_size: usize,
+    /// Chunks in flight, in units of `chunk_size` (a chunk grown for a
+    /// large block counts several).
+    chunk_units: usize,
+    max_chunk_units: usize,
+    clock: Clock,
+}
+
+impl Dispatcher<'_> {
+    /// Queues the segment `packet` carries for its worker; `chunk` is the
+    /// chunk the packet lies in, if any, so the payload is shared instead of
+    /// copied.
+    fn packet(&mut self, packet: &Packet<'_>, chunk: Option<&Arc<Chunk>>) {
+        if let Some(tcp) = self.decoder.decode(packet) {
+            let w = shard_of(tcp.src, tcp.dst, self.txs.len());
+            if let Some(batch) = self.batches.get_mut(w) {
+                batch.push(&tcp, chunk);
+                if batch.segments.len() >= self.batch_segments {
+                    self.flush(w);
+                }
+            }
+        }
+    }
+
+    /// TLS secrets found in the input, for every worker, in order with the
+    /// segments before them.
+    fn secrets(&mut self, secrets: Vec<DecryptionSecrets>) {
+        if secrets.is_empty() {
+            return;
+        }
+        let secrets = Arc::new(secrets);
+        self.broadcast(|| WorkerMsg::Secrets(Arc::clone(&secrets)));
+    }
+
+    /// Capture time has reached `now`; true when the workers were told (once
+    /// a second of capture time), which is also when to report progress.
+    fn tick(&mut self, now: Timestamp) -> bool {
+        let due = self.clock.due(now);
+        if due {
+            self.broadcast(|| WorkerMsg::Advance(now));
+        }
+        due
+    }
+
+    fn broadcast(&mut self, msg: impl Fn() -> WorkerMsg) {
+        for w in 0..self.txs.len() {
+            self.flush(w);
+            self.deliver(w, msg());
+        }
+    }
+
+    fn deliver(&mut self, w: usize, msg: WorkerMsg) {
+        match &mut self.own {
+            Some((me, own)) if *me == w => own.push_back(msg),
+            _ => {
+                if let Some(tx) = self.txs.get(w) {
+                    // A worker only stops early by panicking; its scope
+                    // join reports that, so a failed send needs no
+                    // handling here.
+                    let _ = tx.send(msg);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, w: usize) {
+        let Some(batch) = self.batches.get_mut(w) else {
+            return;
+        };
+        if !batch.segments.is_empty() {
+            let fresh = self.recycled.try_recv().unwrap_or_default();
+            let batch = std::mem::replace(batch, fresh);
+            self.deliver(w, WorkerMsg::Segments(batch));
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for w in 0..self.txs.len() {
+            self.flush(w);
+        }
+    }
+
+    /// The end of the input: everything queued goes out.
+    fn finish(&mut self) {
+        self.flush_all();
+        self.decoder.finish();
+    }
+
+    /// A buffer for the next chunk, `None` while the chunks in flight use
+    /// up the budget (the reader cannot wait for one while it holds the
+    /// lock: see `run_worker`). Buffers every worker is done with are used
+    /// again (no allocation or page faults); one grown for a large block is
+    /// let go.
+    fn spare_buffer(&mut self) -> Option<Vec<u8>> {
+        while let Ok(buffer) = self.spare_buffers.try_recv() {
+            self.returned(buffer);
+        }
+        if self.chunk_units >= self.max_chunk_units {
+            return None;
+        }
+        Some(self.spares.pop().unwrap_or_default())
+    }
+
+    /// The buffer of a chunk no worker holds any more.
+    fn returned(&mut self, buffer: Vec<u8>) {
+        self.chunk_units = self.chunk_units.saturating_sub(self.units(buffer.len()));
+        if buffer.len() <= 2 * self.chunk_size {
+            self.spares.push(buffer);
+        }
+    }
+
+    fn units(&self, len: usize) -> usize {
+        len.div_ceil(self.chunk_size).max(1)
+    }
+
+    /// Takes back the buffer of `chunk` if the workers are done with it.
+    fn reuse(&mut self, chunk: Arc<Chunk>) {
+        if let Some(chunk) = Arc::into_inner(chunk) {
+            self.returned(chunk.into_buffer());
+        }
+    }
 }
 
 /// The caps of a run shared out over `workers` workers.
@@ -500,122 +877,6 @@ fn worker_share(config: &CaptureConfig, workers: usize) -> CaptureConfig {
     r.max_conns = r.max_conns.div_ceil(workers).max(1);
     r.max_buffered_total = (r.max_buffered_total / workers).max(r.max_buffer_per_direction);
     c
-}
-
-/// [`process_capture_sharded`] for a plain capture file: every worker opens
-/// and reads the file itself and keeps the packets of its own address
-/// pairs. Reading and decoding are cheap next to reassembly, HTTP and
-/// detection, and this way no thread copies payloads for others or feeds
-/// them through channels (the reader thread had become the bottleneck).
-/// Clocks tick from the same packet times in every worker, so the records
-/// are those of the single-reader path. Worker 0 reports the reader and
-/// decoder figures.
-fn process_file_sharded<H, M, W>(
-    path: &str,
-    config: &CaptureConfig,
-    workers: usize,
-    make_handler: M,
-    output: W,
-) -> Result<CaptureReport, CaptureError>
-where
-    H: RecordHandler,
-    M: Fn(usize) -> H + Sync,
-    W: FnMut(H::Output) + Send,
-{
-    let worker_config = &worker_share(config, workers);
-    let (out_tx, out_rx) = bounded::<Vec<H::Output>>(workers * 8);
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(move || {
-            let mut output = output;
-            for batch in out_rx {
-                for item in batch {
-                    output(item);
-                }
-            }
-        });
-        let handles: Vec<_> = (0..workers)
-            .map(|index| {
-                let out = out_tx.clone();
-                let make_handler = &make_handler;
-                scope.spawn(move || {
-                    read_own_share(
-                        path,
-                        config,
-                        worker_config,
-                        workers,
-                        index,
-                        make_handler(index),
-                        out,
-                    )
-                })
-            })
-            .collect();
-        drop(out_tx);
-        let mut report = CaptureReport {
-            input: path.to_string(),
-            ..CaptureReport::default()
-        };
-        let mut failure = None;
-        for (index, h) in handles.into_iter().enumerate() {
-            let part = match h.join() {
-                Ok(part) => part,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            match part {
-                Ok(part) => {
-                    if index == 0 {
-                        report.reader = part.reader;
-                        report.decode = part.decode;
-                        report.truncated = part.truncated;
-                        report.secrets_skipped = part.secrets_skipped;
-                    }
-                    report.reassembly.merge(&part.reassembly);
-                    report.http.merge(&part.http);
-                    report.tls.merge(&part.tls);
-                    report.http2.merge(&part.http2);
-                    report.records += part.records;
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        if let Err(panic) = writer.join() {
-            std::panic::resume_unwind(panic);
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
-    })
-}
-
-/// One worker of [`process_file_sharded`].
-fn read_own_share<H: RecordHandler>(
-    path: &str,
-    config: &CaptureConfig,
-    worker_config: &CaptureConfig,
-    workers: usize,
-    index: usize,
-    mut handler: H,
-    out: Sender<Vec<H::Output>>,
-) -> Result<CaptureReport, CaptureError> {
-    let mut source = CaptureReader::open_with(path, config.reader.clone())?;
-    let mut outputs = Vec::new();
-    drive(
-        &mut source,
-        config,
-        worker_config,
-        path,
-        (workers, index),
-        &mut |record| {
-            handler.on_record(record, &mut outputs);
-            if !outputs.is_empty() {
-                // The writer only stops when every sender is gone.
-                let _ = out.send(std::mem::take(&mut outputs));
-            }
-        },
-    )
 }
 
 /// Both directions and every connection between two hosts land on the same
@@ -653,12 +914,14 @@ enum WorkerMsg {
     Advance(Timestamp),
 }
 
-/// TCP segments copied out of the reader's buffer, payloads packed into one
-/// allocation.
+/// TCP segments for one worker: their payloads lie in `chunk` (a capture
+/// read in chunks) or are packed into `data` (a live capture's packets,
+/// reassembled fragments).
 #[derive(Default)]
 struct SegmentBatch {
     segments: Vec<SegmentMeta>,
     data: Vec<u8>,
+    chunk: Option<Arc<Chunk>>,
 }
 
 struct SegmentMeta {
@@ -670,14 +933,34 @@ struct SegmentMeta {
     ack: u32,
     flags: TcpFlags,
     missing: u32,
+    /// The payload: `start..end` of the chunk, or of `data`.
+    in_chunk: bool,
     start: usize,
     end: usize,
 }
 
 impl SegmentBatch {
-    fn push(&mut self, tcp: &TcpPacket<'_>) {
-        let start = self.data.len();
-        self.data.extend_from_slice(&tcp.payload);
+    fn push(&mut self, tcp: &TcpPacket<'_>, chunk: Option<&Arc<Chunk>>) {
+        let shared = match (&tcp.payload, chunk) {
+            (Cow::Borrowed(payload), Some(chunk)) if !payload.is_empty() => {
+                let same = self.chunk.as_ref().is_none_or(|c| Arc::ptr_eq(c, chunk));
+                offset_in(chunk.bytes(), payload)
+                    .filter(|_| same)
+                    .map(|start| (chunk, start, start + payload.len()))
+            }
+            _ => None,
+        };
+        let (in_chunk, start, end) = match shared {
+            Some((chunk, start, end)) => {
+                self.chunk.get_or_insert_with(|| Arc::clone(chunk));
+                (true, start, end)
+            }
+            None => {
+                let start = self.data.len();
+                self.data.extend_from_slice(&tcp.payload);
+                (false, start, self.data.len())
+            }
+        };
         self.segments.push(SegmentMeta {
             ts: tcp.ts,
             number: tcp.number,
@@ -687,10 +970,33 @@ impl SegmentBatch {
             ack: tcp.ack,
             flags: reassembly_flags(tcp),
             missing: tcp.missing,
+            in_chunk,
             start,
-            end: self.data.len(),
+            end,
         });
     }
+
+    fn payload(&self, m: &SegmentMeta) -> &[u8] {
+        let from = if m.in_chunk {
+            self.chunk.as_deref().map(Chunk::bytes).unwrap_or_default()
+        } else {
+            &self.data
+        };
+        from.get(m.start..m.end).unwrap_or_default()
+    }
+}
+
+/// Where `part` starts in `whole` when it is a piece of it. Addresses are
+/// compared as numbers, no pointer is made from them.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start.checked_add(part.len())? <= whole.len()).then_some(start)
+}
+
+/// Where a worker hands back what the reading side can fill again.
+struct Returns {
+    batches: Sender<SegmentBatch>,
+    buffers: Sender<Vec<u8>>,
 }
 
 fn reassembly_flags(tcp: &TcpPacket<'_>) -> TcpFlags {
@@ -703,14 +1009,19 @@ fn reassembly_flags(tcp: &TcpPacket<'_>) -> TcpFlags {
     }
 }
 
+/// One worker: handles the messages of its channel (and, when it reads the
+/// capture itself, its own share of each chunk it reads) until the input is
+/// over.
+#[allow(clippy::too_many_arguments)]
 fn run_worker<H: RecordHandler>(
     config: &CaptureConfig,
     input: &str,
     index: usize,
     rx: Receiver<WorkerMsg>,
+    shared: Option<&(Mutex<SharedReader<'_>>, Condvar)>,
     mut handler: H,
     out: Sender<Vec<H::Output>>,
-    recycle: Sender<SegmentBatch>,
+    back: Returns,
 ) -> WorkerTotals {
     let mut worker = FlowWorker::new(config, input);
     let mut records = 0u64;
@@ -722,7 +1033,65 @@ fn run_worker<H: RecordHandler>(
             let _ = out.send(std::mem::take(outputs));
         }
     };
-    for msg in rx {
+    let mut local = VecDeque::new();
+    loop {
+        // Read the next chunk before running dry, when no one else is
+        // reading: waiting for the reader is time lost.
+        if let Some((lock, wake)) = shared {
+            if local.len() + rx.len() < READ_AHEAD_MESSAGES {
+                let reader = match lock.try_lock() {
+                    Ok(reader) => Some(reader),
+                    Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                if let Some(mut reader) = reader {
+                    local.extend(rx.try_iter());
+                    if !reader.done && reader.step(index, &mut local) {
+                        drop(reader);
+                        wake.notify_all();
+                    }
+                }
+            }
+        }
+        let msg = match local.pop_front() {
+            Some(msg) => msg,
+            None => match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => match shared {
+                    None => match rx.recv() {
+                        Ok(msg) => msg,
+                        Err(_) => break,
+                    },
+                    Some((lock, wake)) => {
+                        let mut reader = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                        loop {
+                            // Whatever another worker's chunk gave us
+                            // comes before our next one.
+                            local.extend(rx.try_iter());
+                            if !local.is_empty() || reader.done || reader.step(index, &mut local) {
+                                break;
+                            }
+                            // Every chunk in flight is queued for other
+                            // workers: wait for one to be done with one
+                            // (the timeout covers a wake-up sent between
+                            // our look and our wait).
+                            reader = wake
+                                .wait_timeout(reader, Duration::from_millis(1))
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                        }
+                        if local.is_empty() && reader.done {
+                            break;
+                        }
+                        drop(reader);
+                        // Others may wait for what we just read.
+                        wake.notify_all();
+                        continue;
+                    }
+                },
+            },
+        };
         match msg {
             WorkerMsg::Segments(mut batch) => {
                 for m in &batch.segments {
@@ -733,7 +1102,7 @@ fn run_worker<H: RecordHandler>(
                         seq: m.seq,
                         ack: m.ack,
                         flags: m.flags,
-                        payload: batch.data.get(m.start..m.end).unwrap_or_default(),
+                        payload: batch.payload(m),
                         missing: m.missing,
                     };
                     worker.segment_at(&seg, m.number);
@@ -743,7 +1112,14 @@ fn run_worker<H: RecordHandler>(
                 // drops it.
                 batch.segments.clear();
                 batch.data.clear();
-                let _ = recycle.try_send(batch);
+                // The last worker done with a chunk returns its buffer.
+                if let Some(chunk) = batch.chunk.take().and_then(Arc::into_inner) {
+                    let _ = back.buffers.try_send(chunk.into_buffer());
+                    if let Some((_, wake)) = shared {
+                        wake.notify_all();
+                    }
+                }
+                let _ = back.batches.try_send(batch);
             }
             WorkerMsg::Secrets(secrets) => worker.add_secrets(&secrets),
             WorkerMsg::Advance(ts) => {
