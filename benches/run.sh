@@ -2,14 +2,15 @@
 # End-to-end benchmark: shadowmcp vs Suricata on a generated mixed capture.
 #
 #   benches/run.sh [--size 1GiB] [--seed 1] [--dir /tmp/shadowmcp-bench]
-#                  [--repeat 3] [--no-flowload] [--no-record] [--no-install]
+#                  [--repeat 5] [--no-flowload] [--no-record] [--no-install]
 #
 # Builds shadowmcp and the generator (release), generates the capture and
 # its labels, installs Suricata 7 from bookworm-backports and GNU time if they
 # are missing (Debian 12, as root or with sudo), runs Suricata single-
 # threaded and with 2 threads and shadowmcp (with --threads only if
-# `shadowmcp scan --help` lists it), and prints wall time, MB/s, peak RSS
-# and detections per flow against the labels. Then the flow-load runs:
+# `shadowmcp scan --help` lists it), in rounds of one run each, and prints
+# the median wall time, MB/s, peak RSS and detections per flow against the
+# labels. Then the flow-load runs:
 # 10 000 concurrent flows (a 2 GiB capture: the budget must cover 10 000
 # open connections) and a 1-million-SYN flood, with the connection
 # cap at its default and lowered so evictions are counted. The tables are
@@ -22,7 +23,7 @@ SIZE=1GiB
 SEED=1
 DIR=/tmp/shadowmcp-bench
 FLOWLOAD=1
-REPEAT=3
+REPEAT=5
 RECORD=1
 INSTALL=1
 while [ $# -gt 0 ]; do
@@ -130,40 +131,44 @@ unix-command:
 YAML
 
 : > "$DIR/runs.tsv"
-# measure NAME ENGINE THREADS EVE CMD... : runs CMD under GNU time -v,
-# --repeat times (the report takes the run with the median wall time).
-measure() {
-  local name=$1 engine=$2 threads=$3 eve=$4; shift 4
-  local r code
-  for r in $(seq "$REPEAT"); do
-    log "$name (run $r/$REPEAT): $*"
-    code=0
-    rm -f "$eve" # Suricata appends to an existing eve.json
-    /usr/bin/time -v -o "$DIR/$name.$r.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || code=$?
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$engine" "$threads" "$eve" "$DIR/$name.$r.time" "$code" >> "$DIR/runs.tsv"
-  done
+# run_once NAME ENGINE THREADS EVE ROUND CMD... : one run of CMD under GNU
+# time -v. Every round runs every configuration once, so a slow spell of a
+# shared machine hits one-thread and two-thread runs (and both engines)
+# alike; the report takes each configuration's median wall time.
+run_once() {
+  local name=$1 engine=$2 threads=$3 eve=$4 r=$5; shift 5
+  local code=0
+  log "$name (run $r/$REPEAT): $*"
+  rm -f "$eve" # Suricata appends to an existing eve.json
+  /usr/bin/time -v -o "$DIR/$name.$r.time" "$@" > "$DIR/$name.stdout" 2> "$DIR/$name.stderr" || code=$?
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$engine" "$threads" "$eve" "$DIR/$name.$r.time" "$code" >> "$DIR/runs.tsv"
 }
 cat "$PCAP" > /dev/null # same warm page cache for every engine
 
 NPROC=$(nproc)
 RATIO=$(python3 -c "print(2 / $NPROC)")
-for n in 1 2; do
-  rm -rf "$DIR/suricata-$n"; mkdir -p "$DIR/suricata-$n"
+SURICATA="Suricata $(suricata -V | awk '{print $5}')"
+HAS_THREADS=0
+"$BIN/shadowmcp" scan --help | grep -q -- '--threads' && HAS_THREADS=1
+for r in $(seq "$REPEAT"); do
+  for n in 1 2; do
+    rm -rf "$DIR/suricata-$n"; mkdir -p "$DIR/suricata-$n"
+  done
+  run_once suricata-1 "$SURICATA" 1 "$DIR/suricata-1/eve.json" "$r" \
+    suricata -c "$DIR/suricata.yaml" -r "$PCAP" -l "$DIR/suricata-1" -k none --runmode single
+  run_once suricata-2 "$SURICATA" "2 (autofp)" "$DIR/suricata-2/eve.json" "$r" \
+    suricata -c "$DIR/suricata.yaml" -r "$PCAP" -l "$DIR/suricata-2" -k none --runmode autofp \
+    --set "threading.detect-thread-ratio=$RATIO"
+  if [ "$HAS_THREADS" = 1 ]; then
+    run_once shadowmcp-1 shadowmcp 1 "$DIR/shadowmcp-1.eve" "$r" \
+      "$BIN/shadowmcp" scan --threads 1 -o "$DIR/shadowmcp-1.eve" "$PCAP"
+    run_once shadowmcp-2 shadowmcp 2 "$DIR/shadowmcp-2.eve" "$r" \
+      "$BIN/shadowmcp" scan --threads 2 -o "$DIR/shadowmcp-2.eve" "$PCAP"
+  else
+    run_once shadowmcp-1 shadowmcp "1 (no --threads yet)" "$DIR/shadowmcp-1.eve" "$r" \
+      "$BIN/shadowmcp" scan -o "$DIR/shadowmcp-1.eve" "$PCAP"
+  fi
 done
-measure suricata-1 "Suricata $(suricata -V | awk '{print $5}')" 1 "$DIR/suricata-1/eve.json" \
-  suricata -c "$DIR/suricata.yaml" -r "$PCAP" -l "$DIR/suricata-1" -k none --runmode single
-measure suricata-2 "Suricata $(suricata -V | awk '{print $5}')" "2 (autofp)" "$DIR/suricata-2/eve.json" \
-  suricata -c "$DIR/suricata.yaml" -r "$PCAP" -l "$DIR/suricata-2" -k none --runmode autofp \
-  --set "threading.detect-thread-ratio=$RATIO"
-if "$BIN/shadowmcp" scan --help | grep -q -- '--threads'; then
-  measure shadowmcp-1 shadowmcp 1 "$DIR/shadowmcp-1.eve" \
-    "$BIN/shadowmcp" scan --threads 1 -o "$DIR/shadowmcp-1.eve" "$PCAP"
-  measure shadowmcp-2 shadowmcp 2 "$DIR/shadowmcp-2.eve" \
-    "$BIN/shadowmcp" scan --threads 2 -o "$DIR/shadowmcp-2.eve" "$PCAP"
-else
-  measure shadowmcp-1 shadowmcp "1 (no --threads yet)" "$DIR/shadowmcp-1.eve" \
-    "$BIN/shadowmcp" scan -o "$DIR/shadowmcp-1.eve" "$PCAP"
-fi
 
 : > "$DIR/flowload.tsv"
 if [ "$FLOWLOAD" = 1 ]; then

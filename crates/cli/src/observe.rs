@@ -38,9 +38,7 @@ pub fn progress_bar(len: u64) -> Option<ProgressBar> {
 impl Observer for CliObserver {
     fn reader(&self, input: &str, reader: &ReaderStats, decode: &DecodeStats) {
         if let Some(bar) = &self.progress {
-            // Packet bytes plus their 16-byte pcap record headers: close to
-            // the file offset, which the reader does not expose.
-            bar.set_position(decode.bytes + 16 * reader.packets);
+            bar.set_position(reader.bytes);
         }
         let Some(metrics) = &self.metrics else {
             return;

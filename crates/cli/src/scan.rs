@@ -259,7 +259,9 @@ pub fn run(args: Args) -> u8 {
                 if let Err(code) = run.logs(std::mem::take(&mut logs)) {
                     return code;
                 }
-                let bar = if args.opts.quiet || file == "-" {
+                // The reader's position is in decompressed bytes: no bar to
+                // measure it against the size of a gzip'd file.
+                let bar = if args.opts.quiet || file == "-" || reader.is_gzip() {
                     None
                 } else {
                     std::fs::metadata(file)

@@ -14,11 +14,14 @@
 //! session spread over several connections is seen in order by one worker):
 //! their reassembly, HTTP parsing and whatever the caller does with records
 //! (detection); one writer thread receives the workers' output. A capture
-//! (file, pipe or gzip'd) is read once by the calling thread into chunks of
-//! whole blocks that every worker shares, parsing them in place and keeping
-//! its own packets; a live capture is decoded by the calling thread, which
-//! copies each worker its segments. Channels are bounded, so a slow stage
-//! slows the reader down instead of dropping packets.
+//! (file, pipe or gzip'd) is read once, in chunks of whole blocks, by the
+//! workers themselves: whichever runs low on segments reads the next chunk
+//! under a lock, decodes its packets and hands every worker its segments as
+//! places in the shared chunk, so no payload is copied and no thread only
+//! reads. A live capture is read by the calling thread, which copies each
+//! worker its segments. Bounded memory: a capture's chunks in flight are
+//! capped, and a live capture's queues are bounded, so a slow stage slows
+//! the reading down instead of dropping packets.
 //!
 //! Records are the same whatever the thread count: exchange ids are derived
 //! from flow ids ([`ExchangeIds::for_flow`]), and idle timeouts run on
@@ -234,7 +237,7 @@ pub struct CaptureReport {
 
 /// Chunks of a capture in flight per worker: enough for every worker to
 /// have one queued while another is read, few enough to stay in the caches.
-const CHUNKS_PER_WORKER: usize = 8;
+const CHUNKS_PER_WORKER: usize = 4;
 
 /// A worker reading a capture reads the next chunk when it has fewer
 /// messages than this waiting.
@@ -362,7 +365,10 @@ pub struct ShardConfig {
     pub workers: usize,
     /// Segments per batch sent to a worker.
     pub batch_segments: usize,
-    /// Batches waiting per worker before the reader blocks (backpressure).
+    /// Batches waiting per worker before a reading calling thread (live
+    /// capture) blocks, and output batches waiting for the writer:
+    /// backpressure. A capture is held back by its chunks in flight
+    /// instead (4 per worker).
     pub queue_batches: usize,
 }
 
@@ -885,8 +891,8 @@ fn shard_of(a: SocketAddr, b: SocketAddr, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    // Every worker computes this for every packet when workers read the
-    // file themselves: one multiply per address, not one per byte.
+    // Computed for every packet: one multiply per address, not one per
+    // byte.
     let fold = |ip: std::net::IpAddr| -> u64 {
         match ip {
             std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
