@@ -3,7 +3,11 @@
 //! - [`CaptureReader`] streams packets out of classic pcap (either byte
 //!   order, micro- or nanosecond), pcapng (several sections and interfaces,
 //!   per-interface link type and timestamp resolution) and gzip-compressed
-//!   captures, from a file, stdin or any reader, with bounded memory.
+//!   captures, from a file, stdin or any reader, with bounded memory. It is
+//!   a [`ChunkReader`] (the input in [`Chunk`]s of whole blocks) and a
+//!   [`BlockParser`] (packets out of a chunk's blocks) on one thread;
+//!   [`CaptureReader::into_parts`] hands them out so that one read of a
+//!   capture serves several parsing threads.
 //! - [`PacketDecoder`] turns each packet into a [`TcpPacket`]: Ethernet (with
 //!   VLAN/QinQ stacks), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
 //!   with fragment reassembly ([`defrag`]); IPv6 with extension headers and

@@ -24,7 +24,7 @@
 //! the reading down instead of dropping packets.
 //!
 //! Records are the same whatever the thread count: exchange ids are derived
-//! from flow ids ([`ExchangeIds::for_flow`]), and idle timeouts run on
+//! from flow ids ([`shadowmcp_http1::ExchangeIds::for_flow`]), and idle timeouts run on
 //! capture time broadcast to every worker. Only their interleaving differs.
 
 use std::borrow::Cow;
