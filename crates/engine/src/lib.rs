@@ -399,30 +399,16 @@ where
     M: Fn(usize) -> H + Sync,
     W: FnMut(H::Output) + Send,
 {
-    match source.into_parts() {
-        Ok(parts) => {
-            let input = parts.chunks.input().to_string();
-            run_sharded(
-                &input,
-                config,
-                shard,
-                make_handler,
-                output,
-                Feed::<S>::Chunks(Box::new(parts)),
-            )
+    let input = source.input().to_string();
+    let mut source = source;
+    let feed = match source.into_parts() {
+        Ok(parts) => Feed::<S>::Chunks(Box::new(parts)),
+        Err(plain) => {
+            source = plain;
+            Feed::Packets(&mut source)
         }
-        Err(mut source) => {
-            let input = source.input().to_string();
-            run_sharded(
-                &input,
-                config,
-                shard,
-                make_handler,
-                output,
-                Feed::Packets(&mut source),
-            )
-        }
-    }
+    };
+    run_sharded(&input, config, shard, make_handler, output, feed)
 }
 
 /// Where the workers of [`run_sharded`] get their segments from.
