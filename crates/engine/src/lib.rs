@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
@@ -445,8 +445,8 @@ where
     // Emptied batches and chunk buffers come back to be refilled.
     let (recycle_tx, recycle_rx) = bounded::<SegmentBatch>(workers * (queue + 1));
     // A capture's chunks in flight are bounded by a budget (see
-    // `Dispatcher::spare_buffer`): every buffer comes back, so this channel
-    // never fills.
+    // `Dispatcher::spare_buffer`), so this channel rarely fills; a buffer
+    // that finds it full is freed.
     let max_chunk_units = CHUNKS_PER_WORKER * workers;
     let (spare_tx, spare_rx) = bounded::<Vec<u8>>(max_chunk_units + 1);
     let chunked = matches!(feed, Feed::Chunks(_));
@@ -478,7 +478,7 @@ where
         spare_buffers: &spare_rx,
         spares: Vec::new(),
         chunk_size: config.reader.initial_buffer_size.max(64),
-        chunk_units: 0,
+        in_flight: Vec::new(),
         max_chunk_units,
         clock: Clock::default(),
     };
@@ -616,8 +616,10 @@ impl SharedReader<'_> {
         };
         let chunk = match next {
             Ok(Some(chunk)) => {
-                self.d.chunk_units += self.d.units(chunk.buffer_len());
-                Arc::new(chunk)
+                let units = self.d.units(chunk.buffer_len());
+                let chunk = Arc::new(chunk);
+                self.d.in_flight.push((Arc::downgrade(&chunk), units));
+                chunk
             }
             Ok(None) => {
                 self.finish(local);
@@ -740,9 +742,10 @@ struct Dispatcher<'a> {
     spares: Vec<Vec<u8>>,
     /// Chunk size, the unit of the budget.
     chunk_size: usize,
-    /// Chunks in flight, in units of `chunk_size` (a chunk grown for a
-    /// large block counts several).
-    chunk_units: usize,
+    /// Chunks handed out, with their size in units of `chunk_size` (a chunk
+    /// grown for a large block counts several); those still held by
+    /// someone count against `max_chunk_units`.
+    in_flight: Vec<(Weak<Chunk>, usize)>,
     max_chunk_units: usize,
     clock: Clock,
 }
@@ -836,16 +839,20 @@ impl Dispatcher<'_> {
         while let Ok(buffer) = self.spare_buffers.try_recv() {
             self.returned(buffer);
         }
-        if self.chunk_units >= self.max_chunk_units {
+        // A chunk counts as long as anyone holds it, whether or not its
+        // buffer comes back.
+        self.in_flight.retain(|(chunk, _)| chunk.strong_count() > 0);
+        let used: usize = self.in_flight.iter().map(|(_, units)| units).sum();
+        if used >= self.max_chunk_units {
             return None;
         }
         Some(self.spares.pop().unwrap_or_default())
     }
 
-    /// The buffer of a chunk no worker holds any more.
+    /// The buffer of a chunk no worker holds any more, kept for the next
+    /// chunk unless it grew for a large block.
     fn returned(&mut self, buffer: Vec<u8>) {
-        self.chunk_units = self.chunk_units.saturating_sub(self.units(buffer.len()));
-        if buffer.len() <= 2 * self.chunk_size {
+        if buffer.len() <= 2 * self.chunk_size && self.spares.len() < self.max_chunk_units {
             self.spares.push(buffer);
         }
     }
