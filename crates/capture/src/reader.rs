@@ -284,6 +284,9 @@ pub struct ChunkReader {
     input: String,
     source: Box<dyn Read + Send>,
     gzip: bool,
+    /// The input is a regular file (read at the disk's or page cache's
+    /// pace, never waiting for a writer).
+    file: bool,
     framing: Framing,
     max_block_size: usize,
     chunk_size: usize,
@@ -345,9 +348,12 @@ impl ChunkReader {
                 return self.finish(filled);
             }
             // Not one whole block yet: read on, making room for a block
-            // larger than the buffer (its length was checked by `walk`).
+            // larger than the buffer (its length was checked by `walk`) as
+            // its bytes arrive, not on its header's word.
             let room = match need {
-                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
+                Some(len) => usize::try_from(len)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len().saturating_mul(2)),
                 None => filled.saturating_add(64),
             };
             if room > buf.len() {
@@ -669,7 +675,16 @@ impl CaptureReader {
             input: path.to_string(),
             source,
         })?;
-        CaptureReader::from_reader_with(path, file, config)
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let mut reader = CaptureReader::from_reader_with(path, file, config)?;
+        reader.chunks.file = regular;
+        Ok(reader)
+    }
+
+    /// Whether the input is a regular file opened by path (not standard
+    /// input, a pipe or another reader), compressed or not.
+    pub fn is_file(&self) -> bool {
+        self.chunks.file
     }
 
     /// Reads a capture from any reader; `name` is used in errors.
@@ -824,6 +839,7 @@ impl CaptureReader {
             input: input.clone(),
             source: inner,
             gzip,
+            file: false,
             framing,
             max_block_size: config.max_block_size,
             chunk_size,

@@ -640,3 +640,39 @@ fn chunks_hold_whole_blocks_and_bytes_are_counted() {
     }
     assert_eq!(offset, bytes.len() as u64);
 }
+
+/// Hands out at most `.1` bytes per read, like a pipe.
+struct Piped(Cursor<Vec<u8>>, usize);
+
+impl Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn reads_of_any_size_frame_alike_including_errors() {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    for i in 0..400u32 {
+        w.write_packet(Timestamp::from_nanos(i64::from(i)), &[i as u8; 700])
+            .unwrap();
+    }
+    let mut bytes = w.into_inner();
+    // Record 300's captured length claims 4 GiB, past several reads of a
+    // fast pipe (which fill one chunk from many reads).
+    let at = 24 + 300 * (16 + 700);
+    bytes[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let (want, want_err) = read_all(reader("p", bytes.clone()).unwrap());
+    assert_eq!(want.len(), 300);
+    assert!(
+        matches!(want_err, Some(CaptureError::BlockTooLarge { offset, .. }) if offset == at as u64),
+        "{want_err:?}"
+    );
+    for n in [1, 1000, 40 << 10, 64 << 10, 100 << 10] {
+        let r = CaptureReader::from_reader("p", Piped(Cursor::new(bytes.clone()), n)).unwrap();
+        let (got, err) = read_all(r);
+        assert_eq!(got, want, "reads of {n}");
+        assert_eq!(format!("{err:?}"), format!("{want_err:?}"), "reads of {n}");
+    }
+}

@@ -103,6 +103,14 @@ pub fn open_input(
             is_capture_magic(&head) || is_capture_magic(&gzip_prefix(&head))
         }
     };
+    if is_capture && name != "-" {
+        // Opened again by path: the reader then knows it reads a file,
+        // which the workers can share (engine::process_capture_sharded).
+        drop(raw);
+        return CaptureReader::open_with(name, config.reader.clone())
+            .map(|r| Input::Capture(Box::new(r)))
+            .map_err(|e| e.to_string());
+    }
     let rest: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(raw));
     if is_capture {
         CaptureReader::from_reader_with(name, rest, config.reader.clone())

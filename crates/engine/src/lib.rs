@@ -14,14 +14,15 @@
 //! session spread over several connections is seen in order by one worker):
 //! their reassembly, HTTP parsing and whatever the caller does with records
 //! (detection); one writer thread receives the workers' output. A capture
-//! (file, pipe or gzip'd) is read once, in chunks of whole blocks, by the
-//! workers themselves: whichever runs low on segments reads the next chunk
-//! under a lock, decodes its packets and hands every worker its segments as
-//! places in the shared chunk, so no payload is copied and no thread only
-//! reads. A live capture is read by the calling thread, which copies each
-//! worker its segments. Bounded memory: a capture's chunks in flight are
-//! capped, and a live capture's queues are bounded, so a slow stage slows
-//! the reading down instead of dropping packets.
+//! file is read once, in chunks of whole blocks, by the workers themselves:
+//! whichever runs low on segments reads the next chunk under a lock,
+//! decodes its packets and hands every worker its segments as places in the
+//! shared chunk, so no payload is copied and no thread only reads. A pipe,
+//! a gzip'd capture or a live capture is read by the calling thread, which
+//! copies each worker its segments (it waits for the writer or inflates
+//! while the workers work). Bounded memory: a file's chunks in flight are
+//! capped, and the other queues are bounded, so a slow stage slows the
+//! reading down instead of dropping packets.
 //!
 //! Records are the same whatever the thread count: exchange ids are derived
 //! from flow ids ([`shadowmcp_http1::ExchangeIds::for_flow`]), and idle timeouts run on
@@ -162,7 +163,7 @@ pub trait PacketSource {
     fn drops(&mut self) -> Option<(u64, u64)> {
         None
     }
-    /// The source's reading and parsing halves when it is a capture reader
+    /// The source's reading and parsing halves when it is a capture file
     /// (see [`process_capture_sharded`]); `Err(self)` otherwise.
     fn into_parts(self) -> Result<CaptureParts, Self>
     where
@@ -193,8 +194,16 @@ impl PacketSource for CaptureReader {
         CaptureReader::stats(self).clone()
     }
 
+    /// Only for a plain file: a pipe is read best by a thread of its own,
+    /// which waits for the writer while the workers work, and so is a
+    /// gzip'd file, whose inflating would stall the worker holding the
+    /// lock (see `docs/performance.md`).
     fn into_parts(self) -> Result<CaptureParts, Self> {
-        Ok(CaptureReader::into_parts(self))
+        if self.is_file() && !self.is_gzip() {
+            Ok(CaptureReader::into_parts(self))
+        } else {
+            Err(self)
+        }
     }
 
     fn take_secrets(&mut self) -> Vec<DecryptionSecrets> {
@@ -413,11 +422,12 @@ where
 
 /// Where the workers of [`run_sharded`] get their segments from.
 enum Feed<'s, S> {
-    /// A capture, read in chunks of whole blocks by whichever worker runs
-    /// out of segments ([`SharedReader`]); segments point into the chunks.
+    /// A capture file, read in chunks of whole blocks by whichever worker
+    /// runs out of segments ([`SharedReader`]); segments point into the
+    /// chunks.
     Chunks(Box<CaptureParts>),
-    /// Any other source (live capture), read by the calling thread;
-    /// payloads are copied.
+    /// Any other source (pipe, gzip'd capture, live capture), read by the
+    /// calling thread; payloads are copied.
     Packets(&'s mut S),
 }
 
@@ -692,8 +702,8 @@ impl SharedReader<'_> {
     }
 }
 
-/// Any other source (live capture): the calling thread reads it and each
-/// segment's payload is copied.
+/// Any other source (pipe, gzip'd capture, live capture): the calling
+/// thread reads it and each segment's payload is copied.
 fn read_packets<S: PacketSource>(
     source: &mut S,
     config: &CaptureConfig,

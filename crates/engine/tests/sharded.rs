@@ -1,12 +1,13 @@
 //! The sharded pipeline produces the records of the single-threaded one,
 //! whatever the worker count, the chunk size (which sets how often the
 //! workers take turns reading and how soon the chunk budget runs out) and
-//! the way packets arrive (a capture read in shared chunks, or any other
-//! source whose payloads are copied), and it ends a cut or corrupt capture
-//! the same way.
+//! the way packets arrive (a capture file read in shared chunks, a pipe or
+//! any other source read by a thread of its own that copies payloads), and
+//! it ends a cut or corrupt capture the same way.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use shadowmcp_capture::writer::PcapWriter;
 use shadowmcp_capture::{CaptureError, CaptureReader, LinkType, ReaderConfig, ReaderStats};
@@ -43,9 +44,49 @@ fn config(chunk_size: usize) -> CaptureConfig {
     }
 }
 
-fn open(name: &str, bytes: &[u8], config: &CaptureConfig) -> CaptureReader {
-    CaptureReader::from_reader_with(name, Cursor::new(bytes.to_vec()), config.reader.clone())
-        .unwrap()
+/// A capture file with `bytes` (the workers share the chunks of files
+/// only), named `name` in errors and records.
+struct TempCapture {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempCapture {
+    fn new(name: &str, bytes: &[u8]) -> TempCapture {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "shadowmcp-sharded-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        TempCapture { dir, path }
+    }
+}
+
+impl Drop for TempCapture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn open(capture: &TempCapture, config: &CaptureConfig) -> CaptureReader {
+    let r =
+        CaptureReader::open_with(capture.path.to_str().unwrap(), config.reader.clone()).unwrap();
+    assert!(r.is_file());
+    r
+}
+
+/// The same bytes through a reader that is not a file (a pipe): read by a
+/// thread of its own.
+fn open_piped(name: &str, bytes: &[u8], config: &CaptureConfig) -> CaptureReader {
+    let r =
+        CaptureReader::from_reader_with(name, Cursor::new(bytes.to_vec()), config.reader.clone())
+            .unwrap();
+    assert!(!r.is_file());
+    r
 }
 
 /// Records in a stable order (workers interleave them).
@@ -59,7 +100,9 @@ type Outcome = (Vec<String>, Result<CaptureReport, String>);
 
 fn single(name: &str, bytes: &[u8], config: &CaptureConfig) -> Outcome {
     let mut records = Vec::new();
-    let report = process_reader(open(name, bytes, config), config, &mut |r| records.push(r));
+    let report = process_reader(open_piped(name, bytes, config), config, &mut |r| {
+        records.push(r)
+    });
     (sorted(records), report.map_err(|e| e.to_string()))
 }
 
@@ -144,19 +187,36 @@ fn differ(want: &[String], got: &[String]) -> Option<String> {
 
 fn assert_same(name: &str, bytes: &[u8]) {
     let (want, want_report) = single(name, bytes, &config(1 << 20));
+    let file = TempCapture::new(name, bytes);
+    // Records and errors name the input as opened.
+    let path = file.path.to_str().unwrap().to_string();
+    let as_file = |text: String| text.replace(&path, name);
     for chunk_size in [64, 1500, 1 << 20] {
         let config = config(chunk_size);
         for workers in [2, 3] {
-            let (got, report) = sharded(open(name, bytes, &config), &config, workers);
+            let (got, report) = sharded(open(&file, &config), &config, workers);
+            let got: Vec<String> = got.into_iter().map(as_file).collect();
             let at = format!("{name}: {workers} workers, chunks of {chunk_size}");
-            assert_eq!(differ(&want, &got), None, "{at}");
-            assert_eq!(summary(&report), summary(&want_report), "{at}");
+            assert_eq!(differ(&want, &sorted_strings(got)), None, "{at}");
+            assert_eq!(as_file(summary(&report)), summary(&want_report), "{at}");
         }
     }
     let config = config(1 << 20);
-    let (got, report) = sharded(Copied(open(name, bytes, &config)), &config, 2);
-    assert_eq!(differ(&want, &got), None, "{name}: copied payloads");
-    assert_eq!(summary(&report), summary(&want_report), "{name}: copied");
+    let (got, report) = sharded(open_piped(name, bytes, &config), &config, 2);
+    assert_eq!(differ(&want, &got), None, "{name}: piped");
+    assert_eq!(summary(&report), summary(&want_report), "{name}: piped");
+    let (got, report) = sharded(Copied(open_piped(name, bytes, &config)), &config, 2);
+    assert_eq!(differ(&want, &got), None, "{name}: another packet source");
+    assert_eq!(
+        summary(&report),
+        summary(&want_report),
+        "{name}: another source"
+    );
+}
+
+fn sorted_strings(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
 }
 
 #[test]
