@@ -543,14 +543,13 @@ where
         drop(out_tx);
         let mut read_here = None;
         if let Some((source, mut d)) = packets {
-            let mut reading = read_packets(source, config, &mut d, &mut report);
+            let reading = read_packets(source, config, &mut d, &mut report);
             d.finish();
             observe_reading(config, input, &reading, &d.decoder);
             if let Some((kernel, interface)) = reading.drops {
                 report.kernel_drops = kernel;
                 report.interface_drops = interface;
             }
-            reading.failure = reading.failure.take();
             read_here = Some((reading, d.decoder.stats().clone()));
             // Without senders the workers finish.
             drop(d);
@@ -632,12 +631,12 @@ impl SharedReader<'_> {
                 chunk
             }
             Ok(None) => {
-                self.finish(local);
+                self.finish();
                 return true;
             }
             Err(e) => {
                 self.failure = Some(e);
-                self.finish(local);
+                self.finish();
                 return true;
             }
         };
@@ -671,17 +670,15 @@ impl SharedReader<'_> {
             *local = own;
         }
         if self.failure.is_some() {
-            self.finish(local);
+            self.finish();
         }
         true
     }
 
-    fn finish(&mut self, local: &mut VecDeque<WorkerMsg>) {
-        self.d.own = Some((usize::MAX, std::mem::take(local)));
+    /// The end of the input (or a failure): the last segments go out, the
+    /// reading worker's through its channel, after what it holds.
+    fn finish(&mut self) {
         self.d.finish();
-        if let Some((_, own)) = self.d.own.take() {
-            *local = own;
-        }
         let reading = self.reading_stats();
         observe_reading(self.config, self.input, &reading, &self.d.decoder);
         self.done = true;
