@@ -193,7 +193,7 @@ fn assert_same(name: &str, bytes: &[u8]) {
     let as_file = |text: String| text.replace(&path, name);
     for chunk_size in [64, 1500, 1 << 20] {
         let config = config(chunk_size);
-        for workers in [2, 3] {
+        for workers in [1, 2, 3] {
             let (got, report) = sharded(open(&file, &config), &config, workers);
             let got: Vec<String> = got.into_iter().map(as_file).collect();
             let at = format!("{name}: {workers} workers, chunks of {chunk_size}");
