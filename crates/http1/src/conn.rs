@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use shadowmcp_exchange::{
-    Body, Exchange, Flags, Flow, Headers, Origin, Record, Request, Response, Timestamp,
+    Body, Flags, Flow, Headers, Origin, Record, Request, Response, Timestamp,
 };
 
 use crate::decode::{ContentDecoder, Sink};
@@ -14,6 +14,7 @@ use crate::parse::{
     parse_header_lines, parse_request_line, parse_status_line, section_end, Framing, HeaderNotes,
     RequestStart,
 };
+use crate::parts::ExchangeParts;
 use crate::sse::{EventStreamOut, SseParser};
 use crate::{BodyBudget, Direction, ExchangeIds, Http1Config, Http1Stats, ParseErrorKind};
 
@@ -377,17 +378,6 @@ struct CurResponse {
     response_ts: Timestamp,
     position: u64,
     flags: Flags,
-}
-
-/// Everything an exchange record is built from.
-struct Parts {
-    id: u64,
-    request: Option<Request>,
-    request_ts: Option<Timestamp>,
-    response: Option<Response>,
-    response_ts: Option<Timestamp>,
-    flags: Flags,
-    position: u64,
 }
 
 /// The open `text/event-stream` response.
@@ -1137,7 +1127,7 @@ impl Connection {
         }
         if tunnel {
             flags.tunnel = true;
-            let parts = Parts {
+            let parts = ExchangeParts {
                 id,
                 request,
                 request_ts,
@@ -1153,7 +1143,7 @@ impl Connection {
         if sse {
             flags.streaming = true;
             response.body.encodings = list_values(&response.headers, "content-encoding");
-            let ex = self.build(Parts {
+            let ex = ExchangeParts {
                 id,
                 request,
                 request_ts,
@@ -1161,7 +1151,8 @@ impl Connection {
                 response_ts: Some(msg_ts),
                 flags,
                 position,
-            });
+            }
+            .build(&self.origin, &self.flow);
             self.stream = Some(EventStreamOut::new(ex));
         } else {
             self.cur_resp = Some(CurResponse {
@@ -1469,7 +1460,7 @@ impl Connection {
         response.trailers = trailers;
         let mut all = cur.flags;
         all.merge(flags);
-        let parts = Parts {
+        let parts = ExchangeParts {
             id: cur.id,
             request: cur.request,
             request_ts: cur.request_ts,
@@ -1649,7 +1640,7 @@ impl Connection {
         let mut flags = p.flags;
         flags.merge(mark);
         flags.incomplete = true;
-        let parts = Parts {
+        let parts = ExchangeParts {
             id: p.id,
             request: Some(p.request),
             request_ts: Some(p.ts),
@@ -1661,21 +1652,8 @@ impl Connection {
         self.emit(parts, out);
     }
 
-    fn build(&self, parts: Parts) -> Box<Exchange> {
-        let mut ex = Exchange::new(parts.id);
-        ex.origin = self.origin.clone();
-        ex.origin.position = parts.position;
-        ex.flow = Some(self.flow.clone());
-        ex.request_ts = parts.request_ts.or(parts.response_ts);
-        ex.response_ts = parts.response_ts;
-        ex.request = parts.request;
-        ex.response = parts.response;
-        ex.flags = parts.flags;
-        Box::new(ex)
-    }
-
-    fn emit(&mut self, parts: Parts, out: &mut Vec<Record>) {
-        let ex = self.build(parts);
+    fn emit(&mut self, parts: ExchangeParts, out: &mut Vec<Record>) {
+        let ex = parts.build(&self.origin, &self.flow);
         self.stats.exchanges += 1;
         out.push(Record::Exchange(ex));
     }

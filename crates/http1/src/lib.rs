@@ -48,6 +48,7 @@ mod body;
 mod conn;
 mod decode;
 mod parse;
+mod parts;
 mod sse;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +56,7 @@ use std::sync::Arc;
 
 pub use body::decode_body;
 pub use conn::{Connection, H2cUpgrade};
+pub use parts::ExchangeParts;
 pub use sse::{EventStreamOut, Flushed, SseParser};
 
 /// Direction of bytes on the connection, as the transport saw it.

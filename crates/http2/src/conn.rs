@@ -7,7 +7,7 @@ use std::sync::Arc;
 use shadowmcp_exchange::{
     Body, Exchange, Flags, Flow, Headers, HttpVersion, Origin, Record, Request, Response, Timestamp,
 };
-use shadowmcp_http1::{decode_body, BodyBudget, EventStreamOut, SseParser};
+use shadowmcp_http1::{decode_body, BodyBudget, EventStreamOut, ExchangeParts, SseParser};
 
 use crate::frame::{
     flag, kind, setting, unpad, FrameHeader, DEFAULT_MAX_FRAME_SIZE, HEADER_LEN,
@@ -1341,7 +1341,7 @@ impl Connection {
         if let Some(r) = response.as_mut() {
             r.body.encodings = content_encodings(&r.headers);
         }
-        let parts = Parts {
+        let parts = ExchangeParts {
             id: s.exchange_id,
             request,
             request_ts: s.request_ts,
@@ -1350,7 +1350,7 @@ impl Connection {
             flags,
             position: s.position,
         };
-        let ex = self.build(parts);
+        let ex = parts.build(&self.origin, &self.flow);
         if let Some(s) = self.streams.get_mut(&id) {
             self.sse_dirty.insert(id);
             s.sse = Some(Sse {
@@ -1573,7 +1573,7 @@ impl Connection {
             }
         }
         let flags = s.flags;
-        let parts = Parts {
+        let parts = ExchangeParts {
             id: s.exchange_id,
             request,
             request_ts: s.request_ts,
@@ -1582,7 +1582,7 @@ impl Connection {
             flags,
             position: s.position,
         };
-        let ex = self.build(parts);
+        let ex = parts.build(&self.origin, &self.flow);
         self.stats.exchanges += 1;
         out.push(Record::Exchange(ex));
     }
@@ -1609,19 +1609,6 @@ impl Connection {
         self.stats.exchanges += u64::from(done.exchange);
     }
 
-    fn build(&self, parts: Parts) -> Box<Exchange> {
-        let mut ex = Exchange::new(parts.id);
-        ex.origin = self.origin.clone();
-        ex.origin.position = parts.position;
-        ex.flow = Some(self.flow.clone());
-        ex.request_ts = parts.request_ts.or(parts.response_ts);
-        ex.response_ts = parts.response_ts;
-        ex.request = parts.request;
-        ex.response = parts.response;
-        ex.flags = parts.flags;
-        Box::new(ex)
-    }
-
     fn note_errors(&mut self, errors: &[ErrorKind]) {
         for e in errors {
             self.error(*e);
@@ -1631,17 +1618,6 @@ impl Connection {
     fn error(&mut self, kind: ErrorKind) {
         self.stats.errors.add(kind);
     }
-}
-
-/// Everything an exchange record is built from.
-struct Parts {
-    id: u64,
-    request: Option<Request>,
-    request_ts: Option<Timestamp>,
-    response: Option<Response>,
-    response_ts: Option<Timestamp>,
-    flags: Flags,
-    position: u64,
 }
 
 fn role(dir: Direction) -> usize {
