@@ -314,6 +314,12 @@ impl ChunkReader {
         &self.input
     }
 
+    /// Bytes a chunk is read in ([`ReaderConfig::initial_buffer_size`],
+    /// within the limits); a chunk grows past it only to hold a larger block.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
     /// The next whole blocks, read into `buffer` (any vector, usually one
     /// from [`Chunk::into_buffer`]); `Ok(None)` at the end of the input.
     ///

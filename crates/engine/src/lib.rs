@@ -459,6 +459,10 @@ where
     // that finds it full is freed.
     let max_chunk_units = CHUNKS_PER_WORKER * workers;
     let (spare_tx, spare_rx) = bounded::<Vec<u8>>(max_chunk_units + 1);
+    let chunk_size = match &feed {
+        Feed::Chunks(parts) => parts.chunks.chunk_size(),
+        Feed::Packets(_) => 1,
+    };
     let chunked = matches!(feed, Feed::Chunks(_));
     let mut txs: Vec<Sender<WorkerMsg>> = Vec::with_capacity(workers);
     let mut rxs = Vec::with_capacity(workers);
@@ -487,7 +491,7 @@ where
         recycled: &recycle_rx,
         spare_buffers: &spare_rx,
         spares: Vec::new(),
-        chunk_size: config.reader.initial_buffer_size.max(64),
+        chunk_size: chunk_size.max(1),
         in_flight: Vec::new(),
         max_chunk_units,
         clock: Clock::default(),
@@ -747,7 +751,7 @@ struct Dispatcher<'a> {
     recycled: &'a Receiver<SegmentBatch>,
     spare_buffers: &'a Receiver<Vec<u8>>,
     spares: Vec<Vec<u8>>,
-    /// Chunk size, the unit of the budget.
+    /// The reader's chunk size, the unit of the budget.
     chunk_size: usize,
     /// Chunks handed out, with their size in units of `chunk_size` (a chunk
     /// grown for a large block counts several); those still held by
